@@ -1,0 +1,1 @@
+"""Adapters that run other libraries' JAX environments through our contract (imported lazily)."""
