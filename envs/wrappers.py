@@ -108,7 +108,7 @@ class AutoReset(Wrapper):
     The returned observation is the first one of the new episode; the last
     observation of the finished episode is kept in ``info["final_observation"]``
     (for every step, equal to ``obs`` when no reset happened) so learners can
-    bootstrap at a time-limit truncation. ``reward``, ``terminated`` and
+    bootstrap at a time-limit truncation; games also get ``info["final_player"]``. ``reward``, ``terminated`` and
     ``truncated`` belong to the finished step.
     """
 
@@ -124,6 +124,10 @@ class AutoReset(Wrapper):
         obs_out = jnp.where(done, obs_reset, obs_step)
         info = dict(info)
         info["final_observation"] = obs_step
+        if self._env.num_players > 1:
+            # Who would move next in the finished step's state: zero-sum learners
+            # need it to orient the bootstrap value at a truncation.
+            info["final_player"] = self._env.current_player(state_step, params)
         return obs_out, state_out, reward, terminated, truncated, info
 
 

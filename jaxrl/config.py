@@ -1,0 +1,166 @@
+"""Typed configuration: the PPO algorithm config, per-env presets, and validation.
+
+Every field is documented once, here. `validate` runs before anything is
+compiled and raises `ConfigError` with one line saying what is wrong and how
+to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jax
+
+
+class ConfigError(ValueError):
+    """A user error in the configuration (reported as one line, exit code 2)."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Proximal Policy Optimisation: rollout, advantages and update."""
+
+    env: str = "CartPole-v1"
+    """Registered environment name (see `envs.registered_names()`), or 'gymnax:<name>'."""
+    total_timesteps: int = 500_000
+    """Environment steps to train for, summed over all envs of one seed (rounded down to whole updates)."""
+    num_envs: int = 4
+    """Parallel environments per seed (vmapped)."""
+    num_steps: int = 128
+    """Steps collected per environment per update (rollout length)."""
+    update_epochs: int = 4
+    """Passes over each rollout batch."""
+    num_minibatches: int = 4
+    """Minibatches per epoch; num_envs * num_steps must be divisible by it."""
+    lr: float = 2.5e-4
+    """Adam learning rate (start value when annealed)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_eps: float = 0.2
+    """PPO ratio clip range; also the value-function clip range."""
+    clip_value_loss: bool = True
+    """Clip the value loss around the rollout's value estimates."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    normalize_advantages: bool = True
+    """Normalise advantages per minibatch."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor and of the critic (separate networks)."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Hidden activation."""
+    network: Literal["auto", "mlp", "conv"] = "auto"
+    """Torso: 'auto' picks conv for board planes (rank-3 observations), else mlp."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
+    normalize_observations: bool = False
+    """Normalise observations with running statistics (NormalizeObservation wrapper)."""
+    normalize_rewards: bool = False
+    """Scale rewards by the running std of the discounted return (NormalizeReward wrapper)."""
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Environment parameter overrides as (name, value) pairs."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+    def replace(self, **changes: Any) -> PPOConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# Hyperparameters tuned per environment; fields not named keep PPOConfig's defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {},
+    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16, num_steps=128, lr=1e-3, ent_coef=0.0),
+    "MountainCar-v0": dict(
+        total_timesteps=2_000_000, num_envs=16, num_steps=256, lr=1e-3, ent_coef=0.01, normalize_rewards=True
+    ),
+    "MountainCarContinuous-v0": dict(
+        total_timesteps=1_000_000, num_envs=16, num_steps=256, lr=3e-4, ent_coef=0.0,
+        normalize_rewards=True, log_std_init=0.0,
+    ),
+    "Pendulum-v1": dict(
+        total_timesteps=1_000_000, num_envs=16, num_steps=128, update_epochs=10, num_minibatches=32,
+        lr=1e-3, gamma=0.95, gae_lambda=0.95, ent_coef=0.0, normalize_rewards=True,
+        hidden_sizes=(64, 64), anneal_lr=True,
+    ),
+    "ConnectFour-v0": dict(
+        total_timesteps=20_000_000, num_envs=512, num_steps=64, update_epochs=4, num_minibatches=8,
+        lr=3e-4, gamma=1.0, gae_lambda=0.95, ent_coef=0.01, hidden_sizes=(256, 256), activation="relu",
+    ),
+}
+
+
+def preset(env: str, **overrides: Any) -> PPOConfig:
+    """PPOConfig for ``env`` with its preset applied, then ``overrides``."""
+    return PPOConfig(env=env, **{**PRESETS.get(env, {}), **overrides})
+
+
+def _is_concrete(value: Any) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def validate(config: PPOConfig, num_devices: int = 1) -> None:
+    """Raise ConfigError (one line) if ``config`` cannot run.
+
+    Numeric hyperparameters that are traced (vmapped over) are skipped.
+    """
+    from envs.registry import registered_names, unknown_env_message
+
+    name = config.env
+    if not name.startswith("gymnax:") and name not in registered_names():
+        raise ConfigError(unknown_env_message(name))
+    for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
+        value = getattr(config, key)
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
+    if config.batch_size % config.num_minibatches:
+        raise ConfigError(
+            f"num_envs * num_steps = {config.num_envs} * {config.num_steps} = {config.batch_size} is not divisible "
+            f"by --num-minibatches {config.num_minibatches}; choose a divisor of {config.batch_size}"
+        )
+    if config.num_updates < 1:
+        raise ConfigError(
+            f"--total-timesteps {config.total_timesteps} is less than one update "
+            f"(num_envs * num_steps = {config.batch_size}); raise it or shrink the batch"
+        )
+    if config.num_envs % num_devices:
+        raise ConfigError(
+            f"--num-envs {config.num_envs} is not divisible by the {num_devices} devices in use; "
+            f"use a multiple of {num_devices} or --devices"
+        )
+    checks = {
+        "lr": lambda v: v > 0,
+        "gamma": lambda v: 0 <= v <= 1,
+        "gae_lambda": lambda v: 0 <= v <= 1,
+        "clip_eps": lambda v: v > 0,
+        "max_grad_norm": lambda v: v > 0,
+        "adam_eps": lambda v: v > 0,
+        "ent_coef": lambda v: v >= 0,
+        "vf_coef": lambda v: v >= 0,
+    }
+    for key, ok in checks.items():
+        value = getattr(config, key)
+        if _is_concrete(value) and not ok(value):
+            raise ConfigError(f"--{key.replace('_', '-')} has an invalid value {value!r}")
+    if not config.hidden_sizes or any(h <= 0 for h in config.hidden_sizes):
+        raise ConfigError(f"--hidden-sizes must be positive widths, got {config.hidden_sizes!r}")

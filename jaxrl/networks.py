@@ -1,0 +1,187 @@
+"""Actor-critic networks (flax) and the action distributions PPO samples from.
+
+One network class serves every action space; only the head and the
+distribution differ: Categorical (discrete), MaskedCategorical (discrete with
+a legal-action mask) and DiagGaussian (continuous, state-independent log-std).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Large negative logit for illegal actions: exp() underflows to exactly 0 in
+# float32 while staying finite, so no inf - inf NaNs appear in gradients.
+_MASKED_LOGIT = -1e9
+
+
+# -- distributions ----------------------------------------------------------------
+
+
+class Categorical(NamedTuple):
+    """Categorical over the last axis of ``logits`` ``[..., A]``."""
+
+    logits: jax.Array
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return jax.random.categorical(key, self.logits).astype(jnp.int32)
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        log_probs = jax.nn.log_softmax(self.logits)
+        return jnp.take_along_axis(log_probs, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+    def entropy(self) -> jax.Array:
+        log_probs = jax.nn.log_softmax(self.logits)
+        return -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
+
+    def mode(self) -> jax.Array:
+        return jnp.argmax(self.logits, axis=-1).astype(jnp.int32)
+
+
+class MaskedCategorical(NamedTuple):
+    """Categorical restricted to ``mask`` ``[..., A]`` (True = legal).
+
+    Illegal actions get probability exactly 0, are never sampled and do not
+    contribute to the entropy. At least one action must be legal.
+    """
+
+    logits: jax.Array
+    mask: jax.Array
+
+    @property
+    def masked_logits(self) -> jax.Array:
+        return jnp.where(self.mask, self.logits, _MASKED_LOGIT)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return jax.random.categorical(key, self.masked_logits).astype(jnp.int32)
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        return Categorical(self.masked_logits).log_prob(action)
+
+    def entropy(self) -> jax.Array:
+        log_probs = jax.nn.log_softmax(self.masked_logits)
+        return -jnp.sum(jnp.where(self.mask, jnp.exp(log_probs) * log_probs, 0.0), axis=-1)
+
+    def mode(self) -> jax.Array:
+        return jnp.argmax(self.masked_logits, axis=-1).astype(jnp.int32)
+
+
+class DiagGaussian(NamedTuple):
+    """Independent Gaussians over the last axis: ``mean`` ``[..., D]``, ``log_std`` ``[D]``."""
+
+    mean: jax.Array
+    log_std: jax.Array
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return self.mean + jnp.exp(self.log_std) * jax.random.normal(key, self.mean.shape)
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        z = (action - self.mean) * jnp.exp(-self.log_std)
+        per_dim = -0.5 * z**2 - self.log_std - 0.5 * np.log(2 * np.pi)
+        return jnp.sum(per_dim, axis=-1)
+
+    def entropy(self) -> jax.Array:
+        per_dim = self.log_std + 0.5 * (1.0 + np.log(2 * np.pi))
+        return jnp.sum(jnp.broadcast_to(per_dim, self.mean.shape), axis=-1)
+
+    def mode(self) -> jax.Array:
+        return self.mean
+
+
+Distribution = Categorical | MaskedCategorical | DiagGaussian
+
+
+# -- networks ---------------------------------------------------------------------
+
+_ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
+
+
+def _dense(features: int, scale: float) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
+
+
+class MLPTorso(nn.Module):
+    """Flattens each observation and applies dense layers with orthogonal init (sqrt 2)."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, batch_ndim: int) -> jax.Array:
+        x = obs.reshape(obs.shape[:batch_ndim] + (-1,))
+        for width in self.hidden_sizes:
+            x = _ACTIVATIONS[self.activation](_dense(width, np.sqrt(2))(x))
+        return x
+
+
+class ConvTorso(nn.Module):
+    """Two 3x3 same-padded convolutions over board planes ``[..., H, W, C]``, then the MLP."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "relu"
+    channels: Sequence[int] = (32, 64)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, batch_ndim: int) -> jax.Array:
+        batch_shape = obs.shape[:batch_ndim]
+        x = obs.reshape((-1,) + obs.shape[batch_ndim:])
+        for channels in self.channels:
+            conv = nn.Conv(channels, (3, 3), padding="SAME", kernel_init=nn.initializers.orthogonal(np.sqrt(2)))
+            x = _ACTIVATIONS[self.activation](conv(x))
+        x = x.reshape(batch_shape + x.shape[1:])
+        return MLPTorso(self.hidden_sizes, self.activation)(x, batch_ndim)
+
+
+class ActorCritic(nn.Module):
+    """Separate actor and critic networks of the same torso shape.
+
+    Observations are ``[*batch, *obs_shape]`` with ``obs_ndim`` trailing
+    observation axes. ``actor(obs)`` returns the head ``(logits_or_mean,
+    log_std_or_None)``, ``value(obs)`` the value ``[*batch]``, and
+    ``__call__`` both. Keeping them separate lets the rollout run the actor
+    alone and evaluate the critic on the whole batch at once afterwards.
+    """
+
+    action_dim: int
+    continuous: bool
+    obs_ndim: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    torso: str = "mlp"
+    log_std_init: float = 0.0
+
+    def setup(self) -> None:
+        cls = ConvTorso if self.torso == "conv" else MLPTorso
+        self.actor_torso = cls(tuple(self.hidden_sizes), self.activation)
+        self.actor_head = _dense(self.action_dim, 0.01)
+        self.critic_torso = cls(tuple(self.hidden_sizes), self.activation)
+        self.critic_head = _dense(1, 1.0)
+        if self.continuous:
+            self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+
+    def actor(self, obs: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        out = self.actor_head(self.actor_torso(obs, obs.ndim - self.obs_ndim))
+        return out, (self.log_std if self.continuous else None)
+
+    def value(self, obs: jax.Array) -> jax.Array:
+        return self.critic_head(self.critic_torso(obs, obs.ndim - self.obs_ndim))[..., 0]
+
+    def __call__(self, obs: jax.Array) -> tuple[tuple[jax.Array, jax.Array | None], jax.Array]:
+        return self.actor(obs), self.value(obs)
+
+
+def make_distribution(
+    head: tuple[jax.Array, jax.Array | None], mask: jax.Array | None = None
+) -> Distribution:
+    """The action distribution for a head output ``(logits_or_mean, log_std)``."""
+    out, log_std = head
+    if log_std is not None:
+        return DiagGaussian(out, log_std)
+    if mask is not None:
+        return MaskedCategorical(out, mask)
+    return Categorical(out)

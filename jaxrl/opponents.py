@@ -1,0 +1,101 @@
+"""Fixed opponents for evaluating policies in two-player games: uniform random and negamax.
+
+Generic over any env that follows the game contract (`env.step_env`,
+`env.action_mask`, `env.current_player`, ``reward`` of shape
+``[num_players]``). Each opponent is a pure ``act(key, state) -> int32[]``
+that can be `jit`-ed and `vmap`-ed over games.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from envs.core import Environment
+
+Act = Callable[[jax.Array, Any], jax.Array]
+"""``act(key, state) -> action``: ``key`` a PRNG key, ``state`` one game's state, ``action`` ``int32[]``."""
+
+# Scores lie in [-1, 1]; an illegal action scores below any loss.
+_ILLEGAL_SCORE = -2.0
+_TIE_TOLERANCE = 1e-6
+
+
+def uniform_choice(key: jax.Array, candidates: jax.Array) -> jax.Array:
+    """A uniformly random index among the true entries of ``candidates`` (``bool[A]``); ``int32[]``.
+
+    ``candidates`` must have at least one true entry.
+    """
+    logits = jnp.where(candidates, 0.0, -jnp.inf)
+    return jax.random.categorical(key, logits).astype(jnp.int32)
+
+
+def random_opponent(env: Environment | None = None, params: Any = None) -> Act:
+    """Plays a uniformly random legal action.
+
+    The legal actions come from ``env.action_mask(state, params)`` when ``env``
+    is given, else from ``state.legal_action_mask`` (an unwrapped game state).
+    """
+
+    def act(key: jax.Array, state: Any) -> jax.Array:
+        mask = state.legal_action_mask if env is None else env.action_mask(state, params)
+        return uniform_choice(key, mask)
+
+    return act
+
+
+def minimax_opponent(env: Environment, params: Any, depth: int, *, win_discount: float = 0.01) -> Act:
+    """Depth-limited negamax over legal actions, ties broken at random.
+
+    A game that ends ``ply`` moves from now (``ply`` = 1 for the opponent's own
+    move) scores ``reward[mover] * (1 - win_discount * ply)`` for the seat
+    ``mover`` that is to move now, so faster wins and slower losses are
+    preferred; positions still open after ``depth`` plies score 0. Each search
+    level is one `vmap` over all actions, so the traced graph holds ``depth``
+    copies of ``env.step_env`` and compiles quickly; the work per decision is
+    ``num_actions ** depth`` env steps.
+
+    Args:
+        env: a two-player game (unwrapped, or wrapped without auto-reset).
+        params: its params.
+        depth: plies to search, a Python int >= 1 (unrolled at trace time).
+        win_discount: score lost per ply before a game's end.
+    """
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"minimax depth must be a positive int, got {depth!r}")
+    num_actions = env.action_space(params).n
+    actions = jnp.arange(num_actions, dtype=jnp.int32)
+
+    def action_scores(key: jax.Array, state: Any, plies_left: int, ply: int) -> jax.Array:
+        """``float32[A]``: negamax score of each action for the seat to move at ``state``."""
+        mover = env.current_player(state, params)
+        legal = env.action_mask(state, params)
+
+        def score(action_key: jax.Array, action: jax.Array) -> jax.Array:
+            step_key, search_key = jax.random.split(action_key)
+            _, next_state, reward, terminated, truncated, _ = env.step_env(step_key, state, action, params)
+            ended = terminated | truncated
+            value = reward[mover] * (1.0 - win_discount * ply)
+            if plies_left == 1:
+                return value
+            next_scores = action_scores(search_key, next_state, plies_left - 1, ply + 1)
+            next_legal = env.action_mask(next_state, params)
+            best_next = jnp.max(jnp.where(next_legal, next_scores, _ILLEGAL_SCORE))
+            same_mover = env.current_player(next_state, params) == mover
+            continuation = jnp.where(same_mover, best_next, -best_next)
+            return value + jnp.where(ended, 0.0, continuation)
+
+        scores = jax.vmap(score)(jax.random.split(key, num_actions), actions)
+        return jnp.where(legal, scores, _ILLEGAL_SCORE)
+
+    def act(key: jax.Array, state: Any) -> jax.Array:
+        search_key, choice_key = jax.random.split(key)
+        scores = action_scores(search_key, state, depth, 1)
+        legal = env.action_mask(state, params)
+        best = jnp.max(scores)
+        return uniform_choice(choice_key, legal & (scores >= best - _TIE_TOLERANCE))
+
+    return act

@@ -1,0 +1,299 @@
+"""PPO as pure functions: ``init(key) -> state``, ``update(state)``, ``train(key)``.
+
+Read top to bottom: the training state, building the env stack and network,
+the rollout (actor only, `lax.scan` over ``num_steps``), advantages (critic
+evaluated on the whole batch at once), and the minibatch epochs. Nothing here
+touches the host, so every function can be jitted, vmapped over seeds or
+hyperparameters, and sharded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+import envs
+from envs import spaces, wrappers
+from jaxrl import selfplay
+from jaxrl.config import PPOConfig, validate
+from jaxrl.networks import ActorCritic, make_distribution
+from jaxrl.ppo.gae import gae
+from jaxrl.ppo.losses import LossInfo, ppo_loss
+
+
+@struct.dataclass
+class PPOState:
+    """Everything needed to continue training bit-exactly.
+
+    Fields (``B`` = num_envs): ``params`` network parameters; ``opt_state``
+    optax state (Adam moments and step count); ``env_state`` the wrapped env
+    states ``[B, ...]``; ``obs`` the current observations ``[B, *obs_shape]``;
+    ``rng`` the PRNG key; ``update`` int32 count of completed updates. The
+    number of env steps taken is ``update * num_envs * num_steps`` (kept
+    implicit so it cannot overflow int32 on long runs; see `env_steps`).
+    """
+
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: jax.Array
+    rng: jax.Array
+    update: jax.Array
+
+
+class Transition(NamedTuple):
+    """One rollout step for every env; stacked by the scan to ``[T, B, ...]``."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    reward: jax.Array  # reward of the player who acted
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array  # observation after the step, before any auto-reset
+    next_sign: jax.Array  # -1 where the player to move changes (zero-sum games), else 1
+    mask: jax.Array | None  # legal-action mask at acting time, games only
+    episode_done: jax.Array
+    episode_return: jax.Array  # per seat for games: [T, B, num_players]
+    episode_length: jax.Array
+    seat_reward: jax.Array  # full per-seat reward (games), else same as reward
+
+
+class Batch(NamedTuple):
+    """What the minibatch updates read: ``[T, B, ...]``, flattened and shuffled per epoch."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    mask: jax.Array | None
+    value: jax.Array
+    advantage: jax.Array
+    target: jax.Array
+
+
+def build_env(config: PPOConfig) -> tuple[envs.Environment, Any]:
+    """The environment and params with the learner's standard wrapper stack."""
+    env, params = envs.make(config.env, **dict(config.env_kwargs))
+    if isinstance(env.action_space(params), spaces.Box):
+        env = wrappers.ClipAction(env)
+    env = wrappers.AutoReset(wrappers.EpisodeStatistics(env))
+    if config.normalize_observations:
+        env = wrappers.NormalizeObservation(env)
+    if config.normalize_rewards:
+        env = wrappers.NormalizeReward(env, gamma=config.gamma)
+    return env, params
+
+
+def build_network(config: PPOConfig, env: envs.Environment, env_params: Any) -> ActorCritic:
+    action_space = env.action_space(env_params)
+    continuous = isinstance(action_space, spaces.Box)
+    obs_shape = env.observation_space(env_params).shape
+    torso = config.network
+    if torso == "auto":
+        torso = "conv" if len(obs_shape) == 3 else "mlp"
+    return ActorCritic(
+        action_dim=int(action_space.shape[0]) if continuous else int(action_space.n),
+        continuous=continuous,
+        obs_ndim=len(obs_shape),
+        hidden_sizes=tuple(config.hidden_sizes),
+        activation=config.activation,
+        torso=torso,
+        log_std_init=config.log_std_init,
+    )
+
+
+class PPO:
+    """The algorithm for one config: pure ``init``, ``update``, ``train`` and helpers.
+
+    Numeric hyperparameters (lr, gamma, clip_eps, coefficients, ...) may be
+    JAX tracers, so ``jax.vmap(lambda lr, k: make(cfg.replace(lr=lr)).train(k))``
+    trains one agent per learning rate in a single program.
+    """
+
+    def __init__(self, config: PPOConfig):
+        validate(config)
+        self.config = config
+        self.env, self.env_params = build_env(config)
+        self.network = build_network(config, self.env, self.env_params)
+        self.num_players = self.env.num_players
+        self.has_mask = (
+            jax.eval_shape(
+                lambda key: self.env.action_mask(self.env.reset(key, self.env_params)[1], self.env_params),
+                jax.random.PRNGKey(0),
+            )
+            is not None
+        )
+        self.optimizer = optax.chain(
+            optax.clip_by_global_norm(config.max_grad_norm),
+            optax.adam(self._learning_rate_schedule, eps=config.adam_eps),
+        )
+
+    # -- counters and schedules ----------------------------------------------------
+    def _learning_rate(self, update: jax.Array) -> jax.Array:
+        if not self.config.anneal_lr:
+            return jnp.asarray(self.config.lr, jnp.float32)
+        return self.config.lr * (1.0 - update / self.config.num_updates)
+
+    def _learning_rate_schedule(self, count: jax.Array) -> jax.Array:
+        steps_per_update = self.config.update_epochs * self.config.num_minibatches
+        return self._learning_rate(count // steps_per_update)
+
+    def env_steps(self, state: PPOState) -> int:
+        """Env steps taken so far by one seed, as an exact Python int (host side)."""
+        return int(jax.device_get(state.update).max()) * self.config.batch_size
+
+    # -- init ----------------------------------------------------------------------
+    def init(self, key: jax.Array) -> PPOState:
+        key, key_net, key_env = jax.random.split(key, 3)
+        env_keys = jax.random.split(key_env, self.config.num_envs)
+        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(env_keys, self.env_params)
+        params = self.network.init(key_net, obs)
+        return PPOState(
+            params=params,
+            opt_state=self.optimizer.init(params),
+            env_state=env_state,
+            obs=obs,
+            rng=key,
+            update=jnp.zeros((), jnp.int32),
+        )
+
+    # -- acting --------------------------------------------------------------------
+    def action_mask(self, env_state: Any) -> jax.Array | None:
+        if not self.has_mask:
+            return None
+        return jax.vmap(self.env.action_mask, in_axes=(0, None))(env_state, self.env_params)
+
+    def policy(self, params: Any, obs: jax.Array, mask: jax.Array | None = None):
+        """The action distribution for a batch of observations."""
+        return make_distribution(self.network.apply(params, obs, method=ActorCritic.actor), mask)
+
+    # -- rollout -------------------------------------------------------------------
+    def _env_step(self, state: PPOState, _: Any) -> tuple[PPOState, Transition]:
+        rng, key_act, key_env = jax.random.split(state.rng, 3)
+        mask = self.action_mask(state.env_state)
+        dist = self.policy(state.params, state.obs, mask)
+        action = dist.sample(key_act)
+        log_prob = dist.log_prob(action)
+        player = jax.vmap(self.env.current_player, in_axes=(0, None))(state.env_state, self.env_params)
+
+        env_keys = jax.random.split(key_env, self.config.num_envs)
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(
+            self.env.step, in_axes=(0, 0, 0, None)
+        )(env_keys, state.env_state, action, self.env_params)
+
+        if self.num_players > 1:
+            mover_reward = selfplay.mover_reward(reward, player)
+            next_sign = selfplay.next_sign(player, info["final_player"])
+        else:
+            mover_reward, next_sign = reward, jnp.ones_like(reward)
+        transition = Transition(
+            obs=state.obs,
+            action=action,
+            log_prob=log_prob,
+            reward=mover_reward,
+            terminated=terminated,
+            truncated=truncated,
+            final_obs=info["final_observation"],
+            next_sign=next_sign,
+            mask=mask,
+            episode_done=info["returned_episode"],
+            episode_return=info["returned_episode_returns"],
+            episode_length=info["returned_episode_lengths"],
+            seat_reward=reward,
+        )
+        return state.replace(env_state=env_state, obs=obs, rng=rng), transition
+
+    def rollout(self, state: PPOState) -> tuple[PPOState, Transition]:
+        """``num_steps`` steps of every env; transitions are ``[T, B, ...]``."""
+        return jax.lax.scan(self._env_step, state, None, self.config.num_steps)
+
+    # -- learning ------------------------------------------------------------------
+    def _loss(self, params: Any, batch: Batch) -> tuple[jax.Array, LossInfo]:
+        head, values = self.network.apply(params, batch.obs)
+        dist = make_distribution(head, batch.mask)
+        cfg = self.config
+        return ppo_loss(
+            dist, values, batch.action, batch.log_prob, batch.value, batch.advantage, batch.target,
+            clip_eps=cfg.clip_eps, vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
+            clip_value_loss=cfg.clip_value_loss, normalize_advantages=cfg.normalize_advantages,
+        )
+
+    def _minibatch_step(self, carry: tuple, minibatch: Batch) -> tuple[tuple, LossInfo]:
+        params, opt_state = carry
+        grads, info = jax.grad(self._loss, has_aux=True)(params, minibatch)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), info
+
+    def _epoch(self, carry: tuple, key: jax.Array, batch: Batch) -> tuple[tuple, LossInfo]:
+        cfg = self.config
+        permutation = jax.random.permutation(key, cfg.batch_size)
+
+        def shuffle(x):
+            x = jnp.take(x.reshape((cfg.batch_size,) + x.shape[2:]), permutation, axis=0)
+            return x.reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:])
+
+        return jax.lax.scan(self._minibatch_step, carry, jax.tree.map(shuffle, batch))
+
+    def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
+        """One PPO iteration: rollout, GAE, ``update_epochs`` x ``num_minibatches`` steps."""
+        cfg = self.config
+        learning_rate = self._learning_rate(state.update)
+        state, traj = self.rollout(state)
+
+        # The critic is evaluated on the whole [T, B] batch at once, for the
+        # observations and for the post-step (pre-reset) observations.
+        values = self.network.apply(state.params, traj.obs, method=ActorCritic.value)
+        next_values = self.network.apply(state.params, traj.final_obs, method=ActorCritic.value)
+        advantages, targets = gae(
+            traj.reward, values, next_values, traj.terminated, traj.truncated,
+            cfg.gamma, cfg.gae_lambda, traj.next_sign,
+        )
+
+        rng, key_epochs = jax.random.split(state.rng)
+        batch = Batch(traj.obs, traj.action, traj.log_prob, traj.mask, values, advantages, targets)
+        (params, opt_state), losses = jax.lax.scan(
+            lambda carry, key: self._epoch(carry, key, batch),
+            (state.params, state.opt_state),
+            jax.random.split(key_epochs, cfg.update_epochs),
+        )
+        state = state.replace(params=params, opt_state=opt_state, rng=rng, update=state.update + 1)
+        metrics = self._metrics(traj, values, targets, losses, learning_rate)
+        metrics["update"] = state.update
+        return state, metrics
+
+    def _metrics(self, traj: Transition, values, targets, losses: LossInfo, learning_rate) -> dict:
+        done = traj.episode_done
+        count = done.sum()
+        denom = jnp.maximum(count, 1)
+        metrics = {name: value.mean() for name, value in losses._asdict().items()}
+        target_var = jnp.var(targets)
+        metrics["explained_variance"] = jnp.where(
+            target_var > 0, 1.0 - jnp.var(targets - values) / target_var, jnp.nan
+        )
+        metrics["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+        metrics["episodes"] = count
+        metrics["episode_length"] = jnp.where(count > 0, (traj.episode_length * done).sum() / denom, jnp.nan)
+        if self.num_players > 1:
+            metrics.update(selfplay.outcome_metrics(done, traj.seat_reward))
+        else:
+            metrics["episode_return"] = jnp.where(count > 0, (traj.episode_return * done).sum() / denom, jnp.nan)
+        return metrics
+
+    # -- whole runs ----------------------------------------------------------------
+    def train(self, key: jax.Array) -> tuple[PPOState, dict[str, jax.Array]]:
+        """Every update in one `lax.scan`; metrics are ``[num_updates]`` scalars."""
+        return self.train_from(self.init(key), self.config.num_updates)
+
+    def train_from(self, state: PPOState, num_updates: int) -> tuple[PPOState, dict[str, jax.Array]]:
+        """``num_updates`` updates from ``state`` (the host loop's epoch)."""
+        return jax.lax.scan(lambda s, _: self.update(s), state, None, num_updates)
+
+
+def make(config: PPOConfig | None = None, **overrides: Any) -> PPO:
+    """Build PPO for ``config`` (default: CartPole-v1 defaults) with field ``overrides``."""
+    config = (config or PPOConfig()).replace(**overrides) if overrides else (config or PPOConfig())
+    return PPO(config)
