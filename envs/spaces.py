@@ -28,6 +28,9 @@ class Discrete:
     def sample(self, key: jax.Array) -> jax.Array:
         return jax.random.randint(key, (), 0, self.n, dtype=self.dtype)
 
+    def __repr__(self) -> str:
+        return f"Discrete({self.n})"
+
     def contains(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
         return jnp.logical_and(x >= 0, x < self.n) & (jnp.floor(x) == x)
@@ -62,6 +65,12 @@ class Box:
         )
         normal = jax.random.normal(key_n, self.shape)
         return jnp.where(bounded, uniform, normal).astype(self.dtype)
+
+    def __repr__(self) -> str:
+        def bound(b):
+            return f"{float(b.flat[0]):g}" if b.size and np.all(b == b.flat[0]) else "[...]"
+
+        return f"Box({bound(self.low)}, {bound(self.high)}, {tuple(self.shape)})"
 
     def contains(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)

@@ -164,3 +164,129 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
             raise ConfigError(f"--{key.replace('_', '-')} has an invalid value {value!r}")
     if not config.hidden_sizes or any(h <= 0 for h in config.hidden_sizes):
         raise ConfigError(f"--hidden-sizes must be positive widths, got {config.hidden_sizes!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run: the algorithm plus everything the host loop does around it."""
+
+    ppo: PPOConfig = PPOConfig()
+    """The algorithm (its flags appear without a prefix: --lr, --num-envs, ...)."""
+    seed: int = 0
+    """Random seed; seed i of --num-seeds uses key split i of it."""
+    num_seeds: int = 1
+    """Independent agents trained side by side (vmapped) in one run."""
+    run_dir: str | None = None
+    """Run directory (default: runs/<env>-ppo-<timestamp>)."""
+    resume: str | None = None
+    """Continue the run in this directory from its latest checkpoint (bare --resume: --run-dir)."""
+    config: str | None = None
+    """YAML file of flag values (keys as flag names); command-line flags override it."""
+    updates_per_epoch: int = 16
+    """PPO updates per host-loop epoch (one device call); the largest divisor of the remaining updates not above it is used."""
+    display_interval: float = 1.0
+    """Seconds between progress display updates."""
+    eval_every: int = 20
+    """Evaluate the deterministic policy every N epochs and at the end (0: never)."""
+    eval_episodes: int = 16
+    """Episodes per evaluation."""
+    target_return: float | None = None
+    """Stop early once the (eval, else training) mean return reaches this."""
+    checkpoint_every: int = 10
+    """Save a checkpoint every N epochs (0: only at the end and on stop requests)."""
+    keep_checkpoints: int = 3
+    """How many recent checkpoints to keep (plus the best-evaluated one)."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files to <run_dir>/tensorboard."""
+    wandb: Literal["disabled", "online", "offline"] = "disabled"
+    """Weights & Biases mode; 'offline' needs no network (sync later with `wandb sync`)."""
+    wandb_project: str = "jaxrl"
+    """Weights & Biases project name."""
+    plot: bool = True
+    """Write learning curves to <run_dir>/learning_curves.png at the end."""
+
+
+# Fields that change what is computed: a resumed run must use the checkpoint's values.
+RESUME_FREE_FIELDS = frozenset(
+    {"total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "display_interval", "eval_every",
+     "eval_episodes", "target_return", "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb",
+     "wandb_project", "plot"}
+)
+
+
+def flat_fields(config: TrainConfig) -> dict[str, Any]:
+    """All fields of a TrainConfig with the PPO ones un-nested: {'lr': ..., 'seed': ...}."""
+    out = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "ppo"}
+    out.update({f.name: getattr(config.ppo, f.name) for f in dataclasses.fields(config.ppo)})
+    return out
+
+
+def field_names() -> list[str]:
+    return list(flat_fields(TrainConfig()))
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None, source: str = "config") -> TrainConfig:
+    """Apply a (flat or {'ppo': {...}}-nested) dict of field values to ``base``.
+
+    Keys may use dashes or underscores; unknown keys raise ConfigError with a suggestion.
+    """
+    import difflib
+
+    base = base or TrainConfig()
+    flat = dict(data)
+    flat.update(flat.pop("ppo", None) or {})
+    flat = {k.replace("-", "_"): v for k, v in flat.items()}
+    defaults = flat_fields(base)
+    for key in flat:
+        if key not in defaults:
+            close = difflib.get_close_matches(key, list(defaults), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown key '{key}' in {source}{hint}")
+    ppo_names = {f.name for f in dataclasses.fields(PPOConfig)}
+    ppo_changes = {k: _coerce(k, v, defaults[k]) for k, v in flat.items() if k in ppo_names}
+    run_changes = {k: _coerce(k, v, defaults[k]) for k, v in flat.items() if k not in ppo_names}
+    return dataclasses.replace(base, ppo=base.ppo.replace(**ppo_changes), **run_changes)
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain-YAML/JSON form: nested {'ppo': {...}, ...}, tuples as lists."""
+
+    def plain(value):
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    out = {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name != "ppo"}
+    out["ppo"] = {f.name: plain(getattr(config.ppo, f.name)) for f in dataclasses.fields(config.ppo)}
+    return out
+
+
+def validate_run(config: TrainConfig, num_devices: int = 1) -> None:
+    validate(config.ppo, num_devices)
+    for key in ("num_seeds", "updates_per_epoch", "eval_episodes", "keep_checkpoints"):
+        value = getattr(config, key)
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
+    for key in ("eval_every", "checkpoint_every"):
+        if getattr(config, key) < 0:
+            raise ConfigError(f"--{key.replace('_', '-')} must be >= 0")
+    if config.display_interval < 0:
+        raise ConfigError("--display-interval must be >= 0 seconds")
+
+
+def resume_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
+    """'field: old -> new' for every computation-changing field that differs."""
+    old_fields, new_fields = flat_fields(saved), flat_fields(new)
+    return [
+        f"{key}: {old_fields[key]!r} -> {new_fields[key]!r}"
+        for key in old_fields
+        if key not in RESUME_FREE_FIELDS and old_fields[key] != new_fields[key]
+    ]

@@ -167,6 +167,27 @@ class PPO:
             return None
         return jax.vmap(self.env.action_mask, in_axes=(0, None))(env_state, self.env_params)
 
+    def observation_statistics(self, env_state: Any) -> wrappers.RunningMeanStd | None:
+        """Observation normaliser statistics averaged over the envs ``[B]`` (None if not normalising).
+
+        Each training env keeps its own running statistics; a policy acting
+        outside training (evaluation, `load_policy`) uses their mean.
+        """
+        env, state = self.env, env_state
+        while isinstance(env, wrappers.Wrapper):
+            if isinstance(env, wrappers.NormalizeObservation):
+                rms = state.extra
+                batch_axes = tuple(range(rms.count.ndim))
+                return jax.tree.map(lambda x: x.mean(axis=batch_axes), rms)
+            state, env = env.inner_state(state), env.env
+        return None
+
+    def normalize_obs(self, obs: jax.Array, stats: wrappers.RunningMeanStd | None) -> jax.Array:
+        """Apply `observation_statistics` to raw observations (identity when None)."""
+        if stats is None:
+            return obs
+        return (obs - stats.mean) / jnp.sqrt(stats.var + 1e-8)
+
     def policy(self, params: Any, obs: jax.Array, mask: jax.Array | None = None):
         """The action distribution for a batch of observations."""
         return make_distribution(self.network.apply(params, obs, method=ActorCritic.actor), mask)

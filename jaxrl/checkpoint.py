@@ -1,0 +1,148 @@
+"""Whole-state checkpoints on orbax: save, keep the last K and the best, restore with fallback.
+
+A checkpoint holds the complete training-state pytree (params, optimiser
+state, env state including normaliser statistics, observations, rng,
+counters) and JSON metadata (jaxrl version, env name and version, update,
+env_steps, date, the resolved config). orbax commits each step atomically
+(a temporary directory renamed on success), so a kill during a save leaves
+the previous checkpoint usable; leftover temporaries are removed on open.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+
+import jaxrl
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint (one line, shown to the user)."""
+
+
+def _orbax():
+    import orbax.checkpoint as ocp
+
+    # orbax logs every save at INFO through absl; keep the console for our lines.
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    return ocp
+
+
+def metadata(config: dict[str, Any], env_name: str, env_version: int, update: int, env_steps: int, **extra) -> dict:
+    return {
+        "jaxrl_version": jaxrl.__version__,
+        "env": env_name,
+        "env_version": env_version,
+        "update": update,
+        "env_steps": env_steps,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
+        **extra,
+    }
+
+
+class Checkpointer:
+    """Saves numbered checkpoints (the step is the update count) under ``directory``.
+
+    ``max_to_keep`` most recent are kept; `save_best` keeps one more copy of
+    the best-evaluated state under ``directory/best``. Saves are asynchronous
+    when ``use_async``: `save` returns once arrays are copied off the device.
+    """
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, use_async: bool = True):
+        ocp = _orbax()
+        self.directory = Path(directory).absolute()
+        self._remove_temporaries(self.directory)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=use_async,
+            cleanup_tmp_directories=True,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._best = None
+        self._max_to_keep = max_to_keep
+        self._use_async = use_async
+        self.last_save_seconds = 0.0
+
+    @staticmethod
+    def _remove_temporaries(directory: Path) -> None:
+        # orbax writes into '<step>.orbax-checkpoint-tmp-*' and renames on commit;
+        # a killed save leaves one behind.
+        for path in list(directory.glob("*orbax-checkpoint-tmp*")) + list(directory.glob("*/*orbax-checkpoint-tmp*")):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _args(self, state: Any, meta: dict):
+        ocp = _orbax()
+        return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+
+    def save(self, step: int, state: Any, meta: dict) -> float:
+        """Start saving ``state`` at ``step``; returns the seconds the caller was blocked."""
+        start = time.perf_counter()
+        self._manager.save(step, args=self._args(state, meta), force=True)
+        self.last_save_seconds = time.perf_counter() - start
+        return self.last_save_seconds
+
+    def save_best(self, step: int, state: Any, meta: dict) -> None:
+        ocp = _orbax()
+        if self._best is None:
+            options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=self._use_async)
+            self._best = ocp.CheckpointManager(self.directory / "best", options=options)
+        self._best.save(step, args=self._args(state, meta), force=True)
+
+    def wait(self) -> None:
+        """Block until pending saves are committed."""
+        self._manager.wait_until_finished()
+        if self._best is not None:
+            self._best.wait_until_finished()
+
+    def steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def restore(self, abstract_state: Any, step: int | None = None, report=print) -> tuple[Any, dict, int]:
+        """Restore ``step`` (default: the newest that loads). Returns ``(state, meta, step)``.
+
+        A checkpoint that fails to load is named in one line through
+        ``report`` and the next older one is tried.
+        """
+        ocp = _orbax()
+        candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
+        if not candidates:
+            raise CheckpointError(f"no checkpoint found in {self.directory}")
+        for candidate in candidates:
+            try:
+                restored = self._manager.restore(
+                    candidate,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+                    ),
+                )
+                return restored.state, dict(restored.meta), candidate
+            except Exception as error:  # noqa: BLE001 - any failure means this step is unusable
+                reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                report(f"warning: checkpoint {self.directory / str(candidate)} is unreadable ({reason}); trying an older one")
+        raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {candidates})")
+
+    def read_meta(self, step: int | None = None) -> dict:
+        """Metadata of ``step`` (default newest) without restoring arrays."""
+        ocp = _orbax()
+        step = self._manager.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint found in {self.directory}")
+        restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return dict(restored.meta)
+
+    def close(self) -> None:
+        self.wait()
+        self._manager.close()
+        if self._best is not None:
+            self._best.close()
+
+
+def abstract_like(state: Any) -> Any:
+    """Shape/dtype structure of a state pytree, for `Checkpointer.restore`."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)

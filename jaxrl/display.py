@@ -1,0 +1,89 @@
+"""The progress display: a live bar on a terminal, plain throttled lines otherwise.
+
+Updates are throttled to ``interval`` seconds on the host (Keisei's
+``rich_display_update_interval_seconds``); the final state is always shown.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+
+def format_number(value: float) -> str:
+    """Compact human number: 1234567 -> '1.23M'."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def summary_line(record: dict[str, Any], total_steps: int) -> str:
+    """One plain line describing an epoch record."""
+    percent = 100.0 * record["env_steps"] / max(total_steps, 1)
+    parts = [
+        f"update {record['update']}",
+        f"steps {format_number(record['env_steps'])}/{format_number(total_steps)} ({percent:.0f}%)",
+        f"sps {format_number(record['sps'])}",
+    ]
+    for key, label in (
+        ("episode_return", "return"),
+        ("episode_return_std", "±"),
+        ("eval/episode_return", "eval"),
+        ("black_wins_rate", "black"),
+        ("white_wins_rate", "white"),
+        ("draws_rate", "draw"),
+        ("value_loss", "v_loss"),
+        ("entropy", "entropy"),
+        ("approx_kl", "kl"),
+    ):
+        if key in record and record[key] is not None:
+            parts.append(f"{label} {format_number(record[key])}")
+    return " | ".join(parts)
+
+
+class Display:
+    """Shows progress; ``live=None`` picks a live bar when ``stream`` is a terminal."""
+
+    def __init__(self, total_steps: int, interval: float = 1.0, stream: TextIO | None = None, live: bool | None = None):
+        self.total_steps = total_steps
+        self.interval = interval
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self._last = -math.inf
+        self._progress = None
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]training"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(), TextColumn("{task.fields[line]}"),
+                console=Console(file=self.stream), transient=False,
+            )
+            self._task = self._progress.add_task("train", total=total_steps, line="")
+            self._progress.start()
+
+    def update(self, record: dict[str, Any], force: bool = False, log: TextIO | None = None) -> bool:
+        """Show ``record`` if the interval has passed (or ``force``); returns whether it did."""
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return False
+        self._last = now
+        line = summary_line(record, self.total_steps)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=record["env_steps"], line=line)
+        else:
+            print(line, file=self.stream, flush=True)
+        if log is not None and self._progress is not None:
+            print(line, file=log, flush=True)
+        return True
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

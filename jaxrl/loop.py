@@ -1,0 +1,292 @@
+"""The host loop: epochs of K jitted PPO updates, then metrics, display, logging, callbacks.
+
+    for each epoch:                        # one device dispatch
+        state, metrics = epoch_fn(state)   # K updates in one lax.scan, compiled once, state donated
+        pull metrics (the only sync), compute SPS, display, log, run callbacks, honour stop requests
+
+Stop requests (SIGINT/SIGTERM) finish the current epoch, save and end with
+exit code 130; a second Ctrl-C kills the process at once. Non-finite losses
+or parameters stop the run with one line naming the update and the metric.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.callbacks import Callback
+from jaxrl.checkpoint import Checkpointer
+from jaxrl.display import Display
+from jaxrl.loggers import LoggerGroup
+from jaxrl.ppo import PPO, PPOState
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Per-seed values of these metrics are logged as "<name>/seed_<i>" when --num-seeds > 1.
+PER_SEED_METRICS = ("episode_return", "episode_length", "black_wins_rate", "white_wins_rate", "draws_rate")
+
+
+def epoch_updates(remaining_updates: int, requested: int) -> int:
+    """Updates per epoch: the largest divisor of ``remaining_updates`` not above ``requested``.
+
+    Every epoch then has the same length, so the epoch function compiles once
+    and the run ends exactly after ``remaining_updates`` updates.
+    """
+    requested = max(1, min(requested, remaining_updates))
+    return next(k for k in range(requested, 0, -1) if remaining_updates % k == 0)
+
+
+@dataclass
+class TrainingComponents:
+    """Everything the loop composes (AlphaTriangle's `TrainingComponents`)."""
+
+    algo: PPO
+    loggers: LoggerGroup
+    callbacks: list[Callback] = field(default_factory=list)
+    checkpointer: Checkpointer | None = None
+    display: Display | None = None
+    num_seeds: int = 1
+    updates_per_epoch: int = 10
+    metadata: dict[str, Any] = field(default_factory=dict)  # resolved config etc., saved with checkpoints
+    log: TextIO | None = None  # train.log, when the display draws a live bar on the terminal
+    report: Any = print
+
+
+def epoch_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The epoch's last record with episode statistics pooled over the whole epoch.
+
+    A single update may finish no episode (long episodes, few envs); the
+    display, callbacks and early stop look at every episode of the epoch,
+    weighting each update's mean by its episode count.
+    """
+    summary = dict(records[-1])
+    for count_key, keys in (("episodes", ("episode_return", "episode_length")), ("games", ())):
+        counts = np.array([r.get(count_key) or 0.0 for r in records], dtype=np.float64)
+        if counts.sum() == 0:
+            continue
+        summary[count_key] = float(counts.sum())
+        for key in keys:
+            values = np.array([r.get(key, np.nan) for r in records], dtype=np.float64)
+            ok = counts > 0
+            summary[key] = float(np.nansum(values[ok] * counts[ok]) / counts[ok].sum())
+    if summary.get("games"):
+        for name in ("black_wins", "white_wins", "draws"):
+            total = sum(r.get(name) or 0 for r in records)
+            summary[name] = total
+            summary[f"{name}_rate"] = total / summary["games"]
+    return summary
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+class Trainer:
+    """Runs the epochs. Attributes callbacks may read: ``algo``, ``state``, ``epoch``,
+    ``update``, ``env_steps``, ``num_seeds``, ``is_last_epoch``."""
+
+    def __init__(self, components: TrainingComponents, state: PPOState, time_offset: float = 0.0):
+        self.c = components
+        self.algo = components.algo
+        self.num_seeds = components.num_seeds
+        self.state = state
+        self.epoch = 0
+        self.is_last_epoch = False
+        self.traces = 0  # how many times the epoch function was traced (compiled)
+        self.compile_seconds = 0.0
+        self._stop_reason: str | None = None
+        self._stop_code = EXIT_INTERRUPTED
+        self._time_offset = time_offset
+        self._start = time.perf_counter()
+
+    # -- counters --------------------------------------------------------------------
+    @property
+    def update(self) -> int:
+        return int(np.max(jax.device_get(self.state.update)))
+
+    @property
+    def env_steps(self) -> int:
+        return self.update * self.algo.config.batch_size
+
+    def elapsed(self) -> float:
+        return self._time_offset + time.perf_counter() - self._start
+
+    # -- stop requests -----------------------------------------------------------------
+    def request_stop(self, reason: str, exit_code: int = EXIT_INTERRUPTED) -> None:
+        if self._stop_reason is None:
+            self._stop_reason, self._stop_code = reason, exit_code
+
+    def _on_signal(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        self.request_stop(f"{name} received")
+        self.c.report(f"{name}: finishing the current epoch, then saving (press Ctrl-C again to exit at once)")
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the next Ctrl-C ends the process immediately
+
+    # -- the epoch function ------------------------------------------------------------
+    def _epoch_fn(self, num_updates: int):
+        algo = self.algo
+
+        def epoch(state):
+            self.traces += 1
+            run = lambda s: algo.train_from(s, num_updates)  # noqa: E731
+            state, metrics = jax.vmap(run)(state) if self.num_seeds > 1 else run(state)
+            leaves = jax.tree.leaves(state.params)
+            params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+            return state, metrics, params_finite
+
+        with warnings.catch_warnings():
+            # CPU cannot donate buffers; the warning is noise there.
+            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+            start = time.perf_counter()
+            compiled = jax.jit(epoch, donate_argnums=0).lower(self.state).compile()
+            self.compile_seconds = time.perf_counter() - start
+        return compiled
+
+    # -- records -----------------------------------------------------------------------
+    def _records(self, metrics: dict[str, np.ndarray], epoch_seconds: float, k: int) -> list[dict[str, Any]]:
+        cfg = self.algo.config
+        sps = k * cfg.batch_size * self.num_seeds / epoch_seconds
+        now = self.elapsed()
+        updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)[0]
+        records = []
+        for i in range(k):
+            record: dict[str, Any] = {
+                "update": int(updates[i]),
+                "env_steps": int(updates[i]) * cfg.batch_size,
+                "epoch": self.epoch,
+                "time": round(now, 4),
+                "sps": sps,
+                "epoch_seconds": epoch_seconds,
+            }
+            for name, value in metrics.items():
+                if name == "update":
+                    continue
+                per_seed = np.asarray(value, dtype=np.float64).reshape(self.num_seeds, k)[:, i]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no episode ended
+                    record[name] = float(np.nanmean(per_seed)) if np.any(np.isfinite(per_seed)) else float(per_seed[0])
+                    if self.num_seeds > 1 and name in PER_SEED_METRICS:
+                        record[f"{name}_std"] = float(np.nanstd(per_seed))
+                        for seed, v in enumerate(per_seed):
+                            record[f"{name}/seed_{seed}"] = float(v)
+            records.append(record)
+        return records
+
+    def _check_finite(self, metrics: dict[str, np.ndarray], params_finite: np.ndarray, k: int) -> None:
+        updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)
+        for name in ("total_loss", "policy_loss", "value_loss", "entropy", "approx_kl"):
+            values = np.asarray(metrics[name]).reshape(self.num_seeds, k)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                seed, i = np.argwhere(bad)[0]
+                where = f" (seed {seed})" if self.num_seeds > 1 else ""
+                raise NonFiniteError(
+                    f"non-finite {name} ({values[seed, i]}) at update {updates[seed, i]}{where}, "
+                    f"env_steps {int(updates[seed, i]) * self.algo.config.batch_size}"
+                )
+        if not bool(np.all(params_finite)):
+            raise NonFiniteError(f"non-finite parameters after update {int(updates.max())}")
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def save_checkpoint(self, best: bool = False) -> float:
+        """Save the current state (no-op without a checkpointer); returns seconds blocked."""
+        ckpt = self.c.checkpointer
+        if ckpt is None:
+            return 0.0
+        from jaxrl.checkpoint import metadata
+
+        meta = metadata(
+            env_name=self.algo.env.name, env_version=self.algo.env.version,
+            update=self.update, env_steps=self.env_steps, wall_time=self.elapsed(), **self.c.metadata,
+        )
+        if best:
+            ckpt.save_best(self.update, self.state, meta)
+            return 0.0
+        return ckpt.save(self.update, self.state, meta)
+
+    # -- the loop ------------------------------------------------------------------------
+    def _run_callbacks(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Runs callbacks on the epoch summary; returns the metrics they added (also merged into it)."""
+        added: dict[str, Any] = {}
+        for callback in list(self.c.callbacks):
+            try:
+                extra = callback.on_epoch_end(self, record)
+            except Exception as error:  # noqa: BLE001 - a callback must never stop training
+                self.c.report(f"warning: callback {type(callback).__name__} failed ({type(error).__name__}: {error}); disabled")
+                self.c.callbacks.remove(callback)
+                continue
+            if extra:
+                record.update(extra)
+                added.update(extra)
+        return added
+
+    def _end_callbacks(self, reason: str) -> None:
+        for callback in list(self.c.callbacks):
+            try:
+                callback.on_train_end(self, reason)
+            except Exception as error:  # noqa: BLE001
+                self.c.report(f"warning: callback {type(callback).__name__} failed at the end ({type(error).__name__}: {error})")
+
+    def run(self) -> int:
+        """Train until ``total_timesteps``, a stop request or an error; returns the exit code."""
+        cfg = self.algo.config
+        remaining = cfg.num_updates - self.update
+        if remaining <= 0:
+            self.c.report(f"nothing to do: {self.update} updates already done (total_timesteps {cfg.total_timesteps})")
+            return EXIT_OK
+        k = epoch_updates(remaining, self.c.updates_per_epoch)
+        num_epochs = remaining // k
+        compiled = self._epoch_fn(k)
+        self.c.report(f"compiled the epoch function ({k} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
+
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, self._on_signal)
+        reason, code = "done", EXIT_OK
+        last_record: dict[str, Any] | None = None
+        try:
+            for epoch in range(1, num_epochs + 1):
+                self.epoch = epoch
+                self.is_last_epoch = epoch == num_epochs
+                start = time.perf_counter()
+                state, metrics, params_finite = compiled(self.state)
+                metrics, params_finite = jax.device_get((metrics, params_finite))  # the only sync
+                epoch_seconds = time.perf_counter() - start
+                self._check_finite(metrics, params_finite, k)
+                self.state = state
+                records = self._records(metrics, epoch_seconds, k)
+                last_record = epoch_summary(records)
+                extra = self._run_callbacks(last_record)
+                records[-1].update(extra)
+                for record in records:
+                    self.c.loggers.log(record)
+                if self.c.display is not None and not self.is_last_epoch:
+                    self.c.display.update(last_record, force=self._stop_reason is not None, log=self.c.log)
+                if self._stop_reason is not None:
+                    reason, code = "stopped", self._stop_code
+                    break
+        except NonFiniteError as error:
+            reason, code = "error", EXIT_ERROR
+            self.c.report(f"error: {error}; stopping (the last good checkpoint is kept)")
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if self.c.display is not None and last_record is not None:
+            self.c.display.update(last_record, force=True, log=self.c.log)
+            self.c.display.close()
+        self._end_callbacks(reason)
+        if self.c.checkpointer is not None:
+            self.c.checkpointer.wait()
+        if reason == "stopped":
+            self.c.report(f"stopped ({self._stop_reason}) at update {self.update}, env_steps {self.env_steps}")
+        return code
+
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Trainer", "TrainingComponents", "epoch_updates"]
