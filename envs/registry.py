@@ -47,7 +47,8 @@ def unknown_env_message(name: str) -> str:
 def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
     """Build a registered environment and its params, with field overrides applied.
 
-    ``make("gymnax:<name>")`` wraps a gymnax environment through the adapter.
+    ``make("gymnax:<name>")`` wraps a gymnax environment through the adapter;
+    ``make("package.module:ClassName")`` builds a user's own Environment subclass.
     Raises ValueError naming the closest names for an unknown ``name``, and the
     valid fields for an unknown override.
     """
@@ -56,12 +57,27 @@ def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
 
         env, params = make_gymnax(name.split(":", 1)[1])
     else:
-        if name not in _REGISTRY:
+        if name in _REGISTRY:
+            entry_point = _REGISTRY[name]
+        elif ":" in name:
+            entry_point = name
+        else:
             raise ValueError(unknown_env_message(name))
-        module_name, class_name = _REGISTRY[name].split(":")
-        env = getattr(importlib.import_module(module_name), class_name)()
+        env = _construct(entry_point)
         params = env.default_params
     return env, override_params(name, params, param_overrides)
+
+
+def _construct(entry_point: str) -> Environment:
+    module_name, _, class_name = entry_point.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load environment {entry_point!r}: {error}") from None
+    env = cls()
+    if not isinstance(env, Environment):
+        raise ValueError(f"{entry_point!r} is not an envs.Environment subclass")
+    return env
 
 
 def override_params(name: str, params: Any, overrides: dict[str, Any]) -> Any:
@@ -83,5 +99,6 @@ for _name, _entry in {
     "MountainCarContinuous-v0": "envs.classic_control.continuous_mountain_car:ContinuousMountainCar",
     "Pendulum-v1": "envs.classic_control.pendulum:Pendulum",
     "ConnectFour-v0": "envs.games.connect_four:ConnectFour",
+    "Shogi-v0": "envs.games.shogi:Shogi",
 }.items():
     register(_name, _entry)

@@ -127,7 +127,7 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
     from envs.registry import registered_names, unknown_env_message
 
     name = config.env
-    if not name.startswith("gymnax:") and name not in registered_names():
+    if ":" not in name and name not in registered_names():
         raise ConfigError(unknown_env_message(name))
     for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
         value = getattr(config, key)

@@ -68,7 +68,10 @@ def _scientific_int_registry():
         try:
             return int(text)
         except ValueError:
-            value = float(text)  # raises ValueError with a clear message for junk
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not an integer") from None
             if not value.is_integer():
                 raise ValueError(f"{text!r} is not a whole number") from None
             return int(value)
