@@ -1,0 +1,74 @@
+"""MountainCar-v0 in pure JAX: drive an underpowered car up a hill by rocking back and forth.
+
+Step-for-step equal to Gymnasium's MountainCarEnv plus its 200-step TimeLimit.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from envs import spaces
+from envs.core import Environment, time_limit
+
+
+@struct.dataclass
+class EnvState:
+    """``position`` and ``velocity``: float32 scalars. ``time``: int32 steps taken this episode."""
+
+    position: jax.Array
+    velocity: jax.Array
+    time: jax.Array
+
+
+@struct.dataclass
+class EnvParams:
+    min_position: float = -1.2
+    max_position: float = 0.6
+    max_speed: float = 0.07
+    goal_position: float = 0.5
+    goal_velocity: float = 0.0
+    force: float = 0.001
+    gravity: float = 0.0025
+    max_steps_in_episode: int = 200
+
+
+class MountainCar(Environment[EnvState, EnvParams]):
+    """Actions: ``Discrete(3)``: accelerate left, don't, accelerate right. Observation ``[2]``
+    float32: ``[position, velocity]``. Reward -1 every step."""
+
+    name = "MountainCar-v0"
+    version = 1
+
+    @property
+    def default_params(self) -> EnvParams:
+        return EnvParams()
+
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+        position = jax.random.uniform(key, (), jnp.float32, minval=-0.6, maxval=-0.4)
+        state = EnvState(position, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        return self.get_obs(state), state
+
+    def step_env(self, key, state: EnvState, action, params: EnvParams):
+        velocity = state.velocity + (action - 1) * params.force - jnp.cos(3 * state.position) * params.gravity
+        velocity = jnp.clip(velocity, -params.max_speed, params.max_speed)
+        position = jnp.clip(state.position + velocity, params.min_position, params.max_position)
+        # Hitting the left wall stops the car.
+        velocity = jnp.where((position == params.min_position) & (velocity < 0), 0.0, velocity)
+        state = EnvState(position.astype(jnp.float32), velocity.astype(jnp.float32), state.time + 1)
+        terminated = (state.position >= params.goal_position) & (state.velocity >= params.goal_velocity)
+        truncated = time_limit(state.time, params.max_steps_in_episode)
+        reward = jnp.full((), -1.0, jnp.float32)
+        return self.get_obs(state), state, reward, terminated, truncated, {}
+
+    def get_obs(self, state: EnvState) -> jax.Array:
+        return jnp.stack([state.position, state.velocity]).astype(jnp.float32)
+
+    def observation_space(self, params: EnvParams) -> spaces.Box:
+        low = jnp.asarray([params.min_position, -params.max_speed])
+        high = jnp.asarray([params.max_position, params.max_speed])
+        return spaces.Box(low, high, (2,), jnp.float32)
+
+    def action_space(self, params: EnvParams) -> spaces.Discrete:
+        return spaces.Discrete(3)
