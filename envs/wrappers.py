@@ -14,6 +14,7 @@ resets do not wipe them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -146,7 +147,7 @@ class FlattenObservation(Wrapper):
 
     def observation_space(self, params):
         space = self._env.observation_space(params)
-        size = int(jnp.prod(jnp.asarray(space.shape))) if space.shape else 1
+        size = math.prod(space.shape)
         return spaces.Box(space.low.reshape(-1), space.high.reshape(-1), (size,), space.dtype)
 
 

@@ -70,6 +70,10 @@ class PPOConfig:
     """Scale rewards by the running std of the discounted return (NormalizeReward wrapper)."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
     """Environment parameter overrides as (name, value) pairs."""
+    rollout_unroll: int = 1
+    """Unroll factor of the rollout scan: a speed knob (fewer device loop iterations), same results."""
+    minibatch_unroll: int = 1
+    """Unroll factor of the minibatch scan: a speed knob, same results."""
 
     @property
     def batch_size(self) -> int:
@@ -129,7 +133,8 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
     name = config.env
     if ":" not in name and name not in registered_names():
         raise ConfigError(unknown_env_message(name))
-    for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
+    for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "rollout_unroll",
+                "minibatch_unroll"):
         value = getattr(config, key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")

@@ -10,6 +10,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs import spaces
@@ -136,7 +137,7 @@ class Acrobot(Environment[EnvState, EnvParams]):
         ).astype(jnp.float32)
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
-        high = jnp.asarray([1.0, 1.0, 1.0, 1.0, params.max_vel_1, params.max_vel_2])
+        high = np.asarray([1.0, 1.0, 1.0, 1.0, params.max_vel_1, params.max_vel_2], np.float32)
         return spaces.Box(-high, high, (6,), jnp.float32)
 
     def action_space(self, params: EnvParams) -> spaces.Discrete:

@@ -9,6 +9,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs import spaces
@@ -94,7 +95,7 @@ class CartPole(Environment[EnvState, EnvParams]):
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
         high = [2 * params.x_threshold, jnp.inf, 2 * params.theta_threshold_radians, jnp.inf]
-        return spaces.Box(-jnp.asarray(high), jnp.asarray(high), (4,), jnp.float32)
+        return spaces.Box(-np.asarray(high, np.float32), np.asarray(high, np.float32), (4,), jnp.float32)
 
     def action_space(self, params: EnvParams) -> spaces.Discrete:
         return spaces.Discrete(2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs import spaces
@@ -66,8 +67,8 @@ class MountainCar(Environment[EnvState, EnvParams]):
         return jnp.stack([state.position, state.velocity]).astype(jnp.float32)
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
-        low = jnp.asarray([params.min_position, -params.max_speed])
-        high = jnp.asarray([params.max_position, params.max_speed])
+        low = np.asarray([params.min_position, -params.max_speed], np.float32)
+        high = np.asarray([params.max_position, params.max_speed], np.float32)
         return spaces.Box(low, high, (2,), jnp.float32)
 
     def action_space(self, params: EnvParams) -> spaces.Discrete:

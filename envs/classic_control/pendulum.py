@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs import spaces
@@ -75,7 +76,7 @@ class Pendulum(Environment[EnvState, EnvParams]):
         return jnp.stack([jnp.cos(state.theta), jnp.sin(state.theta), state.theta_dot]).astype(jnp.float32)
 
     def observation_space(self, params: EnvParams) -> spaces.Box:
-        high = jnp.asarray([1.0, 1.0, params.max_speed])
+        high = np.asarray([1.0, 1.0, params.max_speed], np.float32)
         return spaces.Box(-high, high, (3,), jnp.float32)
 
     def action_space(self, params: EnvParams) -> spaces.Box:

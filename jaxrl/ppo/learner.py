@@ -230,7 +230,9 @@ class PPO:
 
     def rollout(self, state: PPOState) -> tuple[PPOState, Transition]:
         """``num_steps`` steps of every env; transitions are ``[T, B, ...]``."""
-        return jax.lax.scan(self._env_step, state, None, self.config.num_steps)
+        return jax.lax.scan(
+            self._env_step, state, None, self.config.num_steps, unroll=min(self.config.rollout_unroll, self.config.num_steps)
+        )
 
     # -- learning ------------------------------------------------------------------
     def _loss(self, params: Any, batch: Batch) -> tuple[jax.Array, LossInfo]:
@@ -257,7 +259,8 @@ class PPO:
             x = jnp.take(x.reshape((cfg.batch_size,) + x.shape[2:]), permutation, axis=0)
             return x.reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:])
 
-        return jax.lax.scan(self._minibatch_step, carry, jax.tree.map(shuffle, batch))
+        unroll = min(cfg.minibatch_unroll, cfg.num_minibatches)
+        return jax.lax.scan(self._minibatch_step, carry, jax.tree.map(shuffle, batch), unroll=unroll)
 
     def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
         """One PPO iteration: rollout, GAE, ``update_epochs`` x ``num_minibatches`` steps."""
