@@ -37,6 +37,26 @@ def gae(
     deltas = rewards + gamma * sign * next_values * not_terminated - values
     decay = gamma * gae_lambda * sign * not_done
 
+    # A_t = d_t + c_t * A_{t+1} is a linear recurrence: compose the affine maps
+    # x -> d_t + c_t x with a log-depth associative scan instead of T
+    # sequential steps (on a GPU the sequential loop costs ~10 us per step).
+    def compose(later, earlier):
+        return later[0] * earlier[0], earlier[1] + earlier[0] * later[1]
+
+    _, advantages = jax.lax.associative_scan(compose, (decay, deltas), reverse=True)
+    return advantages, advantages + values
+
+
+def gae_sequential(
+    rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign=None
+) -> tuple[jax.Array, jax.Array]:
+    """The same quantity as `gae` with a plain reverse `lax.scan` (reference and tests)."""
+    not_terminated = 1.0 - terminated.astype(values.dtype)
+    not_done = 1.0 - jnp.logical_or(terminated, truncated).astype(values.dtype)
+    sign = jnp.ones_like(values) if next_sign is None else next_sign.astype(values.dtype)
+    deltas = rewards + gamma * sign * next_values * not_terminated - values
+    decay = gamma * gae_lambda * sign * not_done
+
     def step(next_advantage, inputs):
         delta, factor = inputs
         advantage = delta + factor * next_advantage

@@ -23,6 +23,7 @@ from jaxrl.config import PPOConfig, validate
 from jaxrl.networks import ActorCritic, make_distribution
 from jaxrl.ppo.gae import gae
 from jaxrl.ppo.losses import LossInfo, ppo_loss
+from jaxrl.sharding import split_over_devices
 
 
 @struct.dataclass
@@ -230,9 +231,8 @@ class PPO:
 
     def rollout(self, state: PPOState) -> tuple[PPOState, Transition]:
         """``num_steps`` steps of every env; transitions are ``[T, B, ...]``."""
-        return jax.lax.scan(
-            self._env_step, state, None, self.config.num_steps, unroll=min(self.config.rollout_unroll, self.config.num_steps)
-        )
+        unroll = self.config.rollout_unroll or (1 if jax.default_backend() == "cpu" else 4)
+        return jax.lax.scan(self._env_step, state, None, self.config.num_steps, unroll=min(unroll, self.config.num_steps))
 
     # -- learning ------------------------------------------------------------------
     def _loss(self, params: Any, batch: Batch) -> tuple[jax.Array, LossInfo]:
@@ -257,7 +257,8 @@ class PPO:
 
         def shuffle(x):
             x = jnp.take(x.reshape((cfg.batch_size,) + x.shape[2:]), permutation, axis=0)
-            return x.reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:])
+            # Under a device mesh each device takes a slice of every minibatch (gradients then averaged).
+            return split_over_devices(x.reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]), axis=1)
 
         unroll = min(cfg.minibatch_unroll, cfg.num_minibatches)
         return jax.lax.scan(self._minibatch_step, carry, jax.tree.map(shuffle, batch), unroll=unroll)
