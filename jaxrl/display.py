@@ -56,7 +56,10 @@ class Display:
         self.live = self.stream.isatty() if live is None else live
         self._last = -math.inf
         self._progress = None
-        if self.live:
+
+    def _start_live(self) -> None:
+        # Started on the first update so that start-up messages print above the bar.
+        if self.live and self._progress is None:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -65,7 +68,7 @@ class Display:
                 TimeRemainingColumn(), TextColumn("{task.fields[line]}"),
                 console=Console(file=self.stream), transient=False,
             )
-            self._task = self._progress.add_task("train", total=total_steps, line="")
+            self._task = self._progress.add_task("train", total=self.total_steps, line="")
             self._progress.start()
 
     def update(self, record: dict[str, Any], force: bool = False, log: TextIO | None = None) -> bool:
@@ -74,6 +77,7 @@ class Display:
         if not force and now - self._last < self.interval:
             return False
         self._last = now
+        self._start_live()
         line = summary_line(record, self.total_steps)
         if self._progress is not None:
             self._progress.update(self._task, completed=record["env_steps"], line=line)
@@ -86,4 +90,4 @@ class Display:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-            self._progress = None
+        self.live = False

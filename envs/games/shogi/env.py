@@ -1,0 +1,330 @@
+"""The RL-facing Shogi environment ``Shogi-v0`` on top of the pure rules.
+
+Seat 0 is sente (black, moves first), seat 1 gote. The state keeps the
+position in the mover's frame (`envs.games.shogi.rules`), its legal-action
+mask (computed when the state is created, so it is known before acting), and
+a ring buffer of position hashes for repetition (sennichite).
+
+Observation ``float32[9, 9, 47]`` from the mover's perspective:
+``obs[row, col]`` is the square on rank ``row`` (0 = the rank farthest from
+the mover) and file ``9 - col``, as in a diagram seen from the mover's side
+(for gote the board is rotated). Channels:
+
+==========  ================================================================
+0..13       the mover's pieces, one plane per type (P L N S B R G K +P +L +N +S +B +R)
+14..27      the opponent's pieces, same order
+28..34      the mover's hand P L N S B R G, count / maximum (18 4 4 4 2 2 4), constant planes
+35..41      the opponent's hand, same
+42..44      the position occurred before at least 1, 2, 3 times
+45          move count / max_moves
+46          1 if the mover is gote
+==========  ================================================================
+
+Game end: no legal move for the player to move (checkmate; stalemate also
+loses) -> the other seat wins; the same position (board, hands, side to move)
+for the fourth time -> draw, unless one side gave check with every one of its
+moves since the first occurrence: that side loses (if both did, the side that
+made the last move loses); an illegal action loses for the mover;
+``move_count >= max_moves`` -> ``truncated`` as a draw. Repetition is looked
+for within the last ``history_length`` plies (default 512 = the default move
+cap, so exact by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from envs import spaces
+from envs.core import Environment, StepResult
+from envs.games.shogi import moves, rules, sfen
+
+NUM_CHANNELS = 47
+_MAX_IN_HAND = np.array([18, 4, 4, 4, 2, 2, 4], np.float32)
+
+
+@struct.dataclass
+class ShogiParams:
+    max_moves: int = 512  # plies after which the game is truncated and counted a draw
+
+
+@struct.dataclass
+class ShogiState:
+    """One game. Shapes are per game; vmap adds a leading batch axis.
+
+    board: int8[81] mover's-frame board (rules module docstring).
+    hand: int8[2, 7] pieces in hand, row 0 the mover's.
+    current_player: int32[] seat to move (0 sente, 1 gote).
+    legal_action_mask: bool[2187] legal actions of the mover; all true at a terminal state.
+    in_check: bool[] the mover is in check.
+    terminated: bool[] the game ended (mate, sennichite, perpetual check, illegal action).
+    truncated: bool[] the move cap was reached.
+    winner: int32[] winning seat, -1 for none (yet) or a draw.
+    move_count: int32[] plies played (SFEN move number - 1).
+    repetitions: int32[] earlier occurrences of the current position.
+    hash_history: uint32[H, 2] position hashes, slot ``ply % H``.
+    check_history: bool[H] whether the mover was in check in that position.
+    """
+
+    board: jax.Array
+    hand: jax.Array
+    current_player: jax.Array
+    legal_action_mask: jax.Array
+    in_check: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    winner: jax.Array
+    move_count: jax.Array
+    repetitions: jax.Array
+    hash_history: jax.Array
+    check_history: jax.Array
+
+
+# Zobrist-style keys, combined by wrapping uint32 addition (two independent 32-bit words).
+_rng = np.random.default_rng(0x5809)
+_BOARD_KEYS = _rng.integers(0, 2**32, size=(rules.NUM_SQUARES, 2 * rules.OPPONENT, 2), dtype=np.uint32)
+_HAND_KEYS = _rng.integers(0, 2**32, size=(2, rules.NUM_HAND_TYPES, 19, 2), dtype=np.uint32)
+_SIDE_KEYS = _rng.integers(0, 2**32, size=(2, 2), dtype=np.uint32)
+_UNWRITTEN = np.uint32(0xFFFFFFFF)
+
+
+def position_hash(board: jax.Array, hand: jax.Array, player: jax.Array) -> jax.Array:
+    """uint32[2] hash of a mover's-frame position with ``player`` to move."""
+    board = board.astype(jnp.int32)
+    hand = jnp.clip(hand.astype(jnp.int32), 0, 18)
+    square_keys = jnp.asarray(_BOARD_KEYS)[jnp.arange(rules.NUM_SQUARES), jnp.clip(board, 0)]
+    square_keys = jnp.where((board >= 0)[:, None], square_keys, jnp.uint32(0))
+    hand_keys = jnp.asarray(_HAND_KEYS)[jnp.arange(2)[:, None], jnp.arange(rules.NUM_HAND_TYPES), hand]
+    total = jnp.sum(square_keys, axis=0, dtype=jnp.uint32) + jnp.sum(hand_keys, axis=(0, 1), dtype=jnp.uint32)
+    return total + jnp.asarray(_SIDE_KEYS)[player]
+
+
+class Shogi(Environment[ShogiState, ShogiParams]):
+    """Shogi with drops, promotions, sennichite and a move cap; 2187 actions (see `moves`)."""
+
+    name = "Shogi-v0"
+    version = 1
+    num_players = 2
+
+    def __init__(self, history_length: int = 512):
+        self.history_length = int(history_length)
+        self._initial: ShogiState | None = None
+        self._jitted_new_state = jax.jit(self._new_state)
+
+    @property
+    def default_params(self) -> ShogiParams:
+        return ShogiParams()
+
+    # -- state construction -----------------------------------------------------------------------
+    def _new_state(self, board, hand, player, move_count) -> ShogiState:
+        board = jnp.asarray(board, jnp.int8)
+        hand = jnp.asarray(hand, jnp.int8)
+        player = jnp.asarray(player, jnp.int32)
+        move_count = jnp.asarray(move_count, jnp.int32)
+        mask, in_check = rules.legal_action_mask(board, hand)
+        history = jnp.full((self.history_length, 2), _UNWRITTEN, jnp.uint32)
+        slot = move_count % self.history_length
+        history = history.at[slot].set(position_hash(board, hand, player))
+        checks = jnp.zeros((self.history_length,), bool).at[slot].set(in_check)
+        no_moves = ~jnp.any(mask)
+        return ShogiState(
+            board=board,
+            hand=hand,
+            current_player=player,
+            legal_action_mask=mask | no_moves,
+            in_check=in_check,
+            terminated=no_moves,
+            truncated=jnp.zeros((), bool),
+            winner=jnp.where(no_moves, 1 - player, -1).astype(jnp.int32),
+            move_count=move_count,
+            repetitions=jnp.zeros((), jnp.int32),
+            hash_history=history,
+            check_history=checks,
+        )
+
+    def _initial_state(self) -> ShogiState:
+        if self._initial is None:
+            position = sfen.parse_sfen(sfen.INITIAL_SFEN)
+            # Concrete even when reset is traced (e.g. inside AutoReset under jit): computed once.
+            with jax.ensure_compile_time_eval():
+                state = self._jitted_new_state(*sfen.to_mover_frame(position), 0, 0)
+            self._initial = jax.tree.map(np.asarray, state)
+        return jax.tree.map(jnp.asarray, self._initial)
+
+    def reset_env(self, key: jax.Array, params: ShogiParams) -> tuple[jax.Array, ShogiState]:
+        state = self._initial_state()
+        return self._observation(state, params), state
+
+    def init_from_sfen(self, text: str, params: ShogiParams | None = None) -> ShogiState:
+        """A state for the SFEN position (host side; no earlier history)."""
+        position = sfen.parse_sfen(text)
+        board, hand = sfen.to_mover_frame(position)
+        return self._jitted_new_state(board, hand, position.player, position.move_number - 1)
+
+    # -- dynamics ---------------------------------------------------------------------------------
+    def step_env(self, key: jax.Array, state: ShogiState, action: Any, params: ShogiParams) -> StepResult:
+        action = jnp.asarray(action, jnp.int32)
+        in_range = (action >= 0) & (action < moves.NUM_ACTIONS)
+        action = jnp.clip(action, 0, moves.NUM_ACTIONS - 1)
+        mover = state.current_player
+        was_over = state.terminated
+        illegal = ~(in_range & state.legal_action_mask[action]) & ~was_over
+
+        board, hand = rules.apply_action(state.board, state.hand, action)
+        mask, in_check = rules.legal_action_mask(board, hand)
+        move_count = state.move_count + 1
+        next_player = 1 - mover
+
+        count, mover_perpetual, their_perpetual, hashes, checks = self._repetition(
+            state, board, hand, next_player, move_count, in_check
+        )
+        mated = ~jnp.any(mask)
+        fourfold = count >= 4
+        winner = jnp.where(
+            illegal,
+            next_player,
+            jnp.where(
+                mated,
+                mover,
+                jnp.where(
+                    fourfold & mover_perpetual, next_player, jnp.where(fourfold & their_perpetual, mover, -1)
+                ),
+            ),
+        ).astype(jnp.int32)
+        terminated = illegal | mated | fourfold
+        truncated = ~terminated & (move_count >= params.max_moves)
+
+        played = ShogiState(
+            board=board,
+            hand=hand,
+            current_player=next_player,
+            legal_action_mask=mask | terminated,
+            in_check=in_check,
+            terminated=terminated,
+            truncated=truncated,
+            winner=winner,
+            move_count=move_count,
+            repetitions=count - 1,
+            hash_history=hashes,
+            check_history=checks,
+        )
+        # An illegal action ends the game on the position before it; a finished game stays put.
+        refused = state.replace(
+            terminated=jnp.ones((), bool),
+            legal_action_mask=jnp.ones_like(state.legal_action_mask),
+            winner=jnp.where(was_over, state.winner, next_player).astype(jnp.int32),
+        )
+        keep_old = illegal | was_over
+        new_state = jax.tree.map(lambda old, new: jnp.where(keep_old, old, new), refused, played)
+
+        new_winner = jnp.where(was_over, -1, new_state.winner)
+        seats = jnp.arange(2)
+        reward = jnp.where(new_winner < 0, 0.0, jnp.where(seats == new_winner, 1.0, -1.0)).astype(jnp.float32)
+        draw = ~was_over & ((new_state.terminated & (new_state.winner < 0)) | new_state.truncated)
+        info = {"winner": new_winner, "draw": draw}
+        return (
+            self._observation(new_state, params),
+            new_state,
+            reward,
+            new_state.terminated,
+            new_state.truncated & ~was_over,
+            info,
+        )
+
+    def _repetition(self, state, board, hand, player, move_count, in_check):
+        """Record the new position; return its occurrence count and who checked perpetually."""
+        size = self.history_length
+        slot = move_count % size
+        current = position_hash(board, hand, player)
+        hashes = state.hash_history.at[slot].set(current)
+        checks = state.check_history.at[slot].set(in_check)
+        slots = jnp.arange(size)
+        ply = move_count - (move_count - slots) % size
+        same = jnp.all(hashes == current, axis=-1)
+        count = jnp.sum(same.astype(jnp.int32))
+        first = jnp.min(jnp.where(same, ply, move_count))
+        in_span = (ply > first) & (ply <= move_count)
+        by_mover = (move_count - ply) % 2 == 0  # positions the player who just moved created
+        mover_perpetual = jnp.all(jnp.where(in_span & by_mover, checks, True))
+        their_perpetual = jnp.all(jnp.where(in_span & ~by_mover, checks, True))
+        return count, mover_perpetual, their_perpetual, hashes, checks
+
+    # -- observation and spaces -------------------------------------------------------------------
+    def _observation(self, state: ShogiState, params: ShogiParams) -> jax.Array:
+        board = state.board.astype(jnp.int32)
+        types = jnp.arange(rules.NUM_PIECE_TYPES)
+        pieces = jnp.concatenate(
+            [board[:, None] == types, board[:, None] == types + rules.OPPONENT], axis=-1
+        ).astype(jnp.float32)  # [81, 28]
+        hands = (state.hand.astype(jnp.float32) / _MAX_IN_HAND).reshape(-1)  # [14]
+        repetition = (state.repetitions >= jnp.arange(1, 4)).astype(jnp.float32)
+        scalars = jnp.concatenate(
+            [
+                hands,
+                repetition,
+                jnp.reshape(state.move_count / params.max_moves, (1,)).astype(jnp.float32),
+                jnp.reshape(state.current_player, (1,)).astype(jnp.float32),
+            ]
+        )
+        planes = jnp.concatenate(
+            [pieces, jnp.broadcast_to(scalars, (rules.NUM_SQUARES, scalars.shape[0]))], -1
+        )
+        # [file, rank, C] -> [rank, file, C] with column 0 = file 9.
+        return planes.reshape(9, 9, NUM_CHANNELS).transpose(1, 0, 2)[:, ::-1]
+
+    def observation_space(self, params: ShogiParams) -> spaces.Box:
+        return spaces.Box(0.0, 1.0, (9, 9, NUM_CHANNELS), jnp.float32)
+
+    def action_space(self, params: ShogiParams) -> spaces.Discrete:
+        return spaces.Discrete(moves.NUM_ACTIONS)
+
+    def action_mask(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
+        return state.legal_action_mask
+
+    def current_player(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
+        return state.current_player
+
+    # -- host-side helpers (one unbatched state) --------------------------------------------------
+    def position(self, state: ShogiState) -> sfen.Position:
+        return sfen.from_mover_frame(
+            np.asarray(state.board),
+            np.asarray(state.hand),
+            int(state.current_player),
+            int(state.move_count) + 1,
+        )
+
+    def to_sfen(self, state: ShogiState) -> str:
+        return sfen.to_sfen(self.position(state))
+
+    def render(self, state: ShogiState) -> str:
+        text = sfen.render(self.position(state))
+        if bool(state.terminated) or bool(state.truncated):
+            winner = int(state.winner)
+            text += "\ngame over: " + ("draw" if winner < 0 else f"{'sente' if winner == 0 else 'gote'} wins")
+        elif bool(state.in_check):
+            text += "\ncheck"
+        return text
+
+    def action_to_usi(self, state: ShogiState, action: int) -> str:
+        return moves.action_to_usi(np.asarray(state.board), int(action), int(state.current_player))
+
+    def usi_to_action(self, state: ShogiState, usi: str) -> int:
+        """Action index of a USI move; ValueError if it does not name the piece that would move."""
+        player = int(state.current_player)
+        action = moves.usi_to_action(usi, player)
+        if "*" not in usi:
+            source = moves.to_absolute(moves.source_square(np.asarray(state.board), action), player)
+            if moves.square_to_usi(source) != usi[:2]:
+                raise ValueError(f"USI move {usi!r} is not a move of the piece on {usi[:2]} in this position")
+        return action
+
+    def legal_usi_moves(self, state: ShogiState) -> list[str]:
+        if bool(state.terminated):
+            return []
+        return sorted(
+            self.action_to_usi(state, a) for a in np.flatnonzero(np.asarray(state.legal_action_mask))
+        )
