@@ -101,8 +101,48 @@ Distribution = Categorical | MaskedCategorical | DiagGaussian
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 
 
+def _orthonormal_columns(matrix: jax.Array) -> jax.Array:
+    """Q of the QR decomposition with a positive diagonal in R, for ``matrix`` ``[m, k]``, m >= k.
+
+    Classical Gram-Schmidt with one re-orthogonalisation pass: plain matmuls
+    in a loop, no LAPACK call. (A batched LAPACK QR is what `vmap` over seeds
+    turns the usual orthogonal initialiser into; on CPU it is slow and can
+    stall the process.)
+    """
+    m, k = matrix.shape
+
+    def add_column(j, q):
+        v = jax.lax.dynamic_index_in_dim(matrix, j, axis=1, keepdims=False)
+        for _ in range(2):
+            v = v - q @ (q.T @ v)
+        return jax.lax.dynamic_update_index_in_dim(q, v / jnp.linalg.norm(v), j, axis=1)
+
+    return jax.lax.fori_loop(0, k, add_column, jnp.zeros_like(matrix))
+
+
+def orthogonal(scale: float = 1.0, column_axis: int = -1):
+    """Orthogonal initialiser with the same distribution and values as flax's, without LAPACK.
+
+    The kernel is viewed as ``[rows, columns]`` (all axes but ``column_axis``
+    are rows); a Gaussian matrix of the larger-by-smaller shape is
+    orthonormalised and transposed if needed, then multiplied by ``scale``.
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+        n_cols = shape[column_axis]
+        n_rows = int(np.prod(shape)) // n_cols
+        tall = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
+        q = _orthonormal_columns(jax.random.normal(key, tall, jnp.float32))
+        if n_rows < n_cols:
+            q = q.T
+        q = jnp.moveaxis(q.reshape(tuple(np.delete(shape, column_axis)) + (n_cols,)), -1, column_axis)
+        return (scale * q).astype(dtype)
+
+    return init
+
+
 def _dense(features: int, scale: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
 class MLPTorso(nn.Module):
@@ -131,7 +171,7 @@ class ConvTorso(nn.Module):
         batch_shape = obs.shape[:batch_ndim]
         x = obs.reshape((-1,) + obs.shape[batch_ndim:])
         for channels in self.channels:
-            conv = nn.Conv(channels, (3, 3), padding="SAME", kernel_init=nn.initializers.orthogonal(np.sqrt(2)))
+            conv = nn.Conv(channels, (3, 3), padding="SAME", kernel_init=orthogonal(np.sqrt(2)))
             x = _ACTIVATIONS[self.activation](conv(x))
         x = x.reshape(batch_shape + x.shape[1:])
         return MLPTorso(self.hidden_sizes, self.activation)(x, batch_ndim)
