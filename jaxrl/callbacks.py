@@ -8,6 +8,7 @@ the loop; training goes on.
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -38,7 +39,7 @@ class EvaluationCallback(Callback):
     def __init__(self, every: int, episodes: int, seed: int = 0):
         self.every = every
         self.episodes = episodes
-        self._key = jax.random.PRNGKey(seed + 1_000_003)
+        self._key = jax.random.PRNGKey(seed + 1_000_003)  # folded with the update count: same after a resume
         self._evaluate = None
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -49,7 +50,7 @@ class EvaluationCallback(Callback):
 
             evaluate = make_evaluator(trainer.algo, self.episodes)
             self._evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None))) if trainer.num_seeds > 1 else evaluate
-        self._key, key = jax.random.split(self._key)
+        key = jax.random.fold_in(self._key, trainer.update)
         state = trainer.state
         stats = (jax.vmap(trainer.algo.observation_statistics) if trainer.num_seeds > 1
                  else trainer.algo.observation_statistics)(state.env_state)
@@ -84,9 +85,9 @@ class CheckpointCallback(Callback):
     Reports the seconds the loop was blocked by each save as ``checkpoint_seconds``.
     """
 
-    def __init__(self, every: int):
+    def __init__(self, every: int, best: float | None = None):
         self.every = every
-        self.best = -math.inf
+        self.best = -math.inf if best is None else best  # carried over a resume in checkpoint metadata
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
@@ -95,9 +96,207 @@ class CheckpointCallback(Callback):
         value = record.get("eval/episode_return")
         if value is not None and math.isfinite(value) and value > self.best:
             self.best = value
+            trainer.c.metadata["best_eval_return"] = value
             trainer.save_checkpoint(best=True)
         return out or None
 
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
         if reason in ("done", "stopped"):
             trainer.save_checkpoint()
+
+
+class GameEvaluationCallback(Callback):
+    """Two-player games: the greedy policy against fixed opponents from each seat, a snapshot pool, Elo.
+
+    Every ``every`` epochs and at the end, the greedy current policy plays
+    ``games`` games as seat 0 (black, moves first) and ``games`` as seat 1
+    (white) against each fixed opponent: ``random`` (uniform over legal moves)
+    and ``minimax<depth>`` (`jaxrl.opponents.minimax_opponent`; none when
+    ``minimax_depth`` is 0). For each it logs
+    ``eval/vs_<name>/{black,white}_{win,draw,loss}_rate`` and
+    ``eval/vs_<name>/win_rate`` (both seats).
+
+    Every ``snapshot_every`` epochs (default: every evaluation) the current
+    parameters join an `selfplay.OpponentPool` of ``pool_size`` snapshots on
+    device (oldest replaced); each evaluation plays every snapshot from both
+    seats, both sides greedy after ``opening_moves`` random opening moves (so
+    that two deterministic policies play varied games), and logs
+    ``eval/vs_pool/{win,draw,loss}_rate`` and ``eval/pool_size``.
+
+    Elo (``eval/elo``): random is anchored at 0; the minimax opponent's fixed
+    rating is calibrated once from a match against random (logged as
+    ``eval/vs_minimax<d>/elo``); a snapshot keeps the agent's rating at the
+    time it was taken. After each evaluation round the agent's rating takes
+    one `selfplay.elo_update` step with factor ``elo_k``, every opponent's
+    score rate (both seats) counting as one result. With ``--num-seeds`` > 1
+    every seed is evaluated (rates pool the seeds' games; ``eval/elo`` is the
+    mean, ``eval/elo/seed_<i>`` each seed's). Games run on device, one
+    compiled program per opponent; only the rating bookkeeping is on the host.
+    The pool and ratings live in this callback: a resumed run starts them afresh.
+    """
+
+    def __init__(
+        self,
+        every: int,
+        games: int,
+        minimax_depth: int = 2,
+        pool_size: int = 8,
+        *,
+        snapshot_every: int | None = None,
+        elo_k: float = 32.0,
+        opening_moves: int = 2,
+        calibration_games: int = 500,
+        seed: int = 0,
+    ):
+        if games < 1:
+            raise ValueError(f"games must be positive, got {games}")
+        self.every = every
+        self.games = games
+        self.minimax_depth = minimax_depth
+        self.pool_size = pool_size
+        self.snapshot_every = snapshot_every or every
+        self.elo_k = elo_k
+        self.opening_moves = opening_moves
+        self.calibration_games = calibration_games
+        self._key = jax.random.PRNGKey(seed + 2_000_003)
+        self._matches: dict[str, Any] | None = None
+        self._pool = None
+        self.pool_ratings: np.ndarray | None = None  # [pool_size, num_seeds], by slot
+        self.ratings: np.ndarray | None = None  # [num_seeds], the current agent's
+        self.anchors: dict[str, float] = {"random": 0.0}
+
+    # -- building (once) ---------------------------------------------------------------
+    def _build(self, trainer: Trainer) -> None:
+        import jax.numpy as jnp
+
+        from jaxrl import opponents, selfplay
+        from jaxrl.evaluate import eval_env, max_episode_steps
+
+        algo = trainer.algo
+        env, env_params = eval_env(algo.config)
+        max_moves = max_episode_steps(env_params)
+        fixed = {"random": selfplay.from_opponent(opponents.random_opponent(env, env_params))}
+        if self.minimax_depth > 0:
+            minimax = opponents.minimax_opponent(env, env_params, self.minimax_depth)
+            fixed[f"minimax{self.minimax_depth}"] = selfplay.from_opponent(minimax)
+        seats = jnp.arange(2)
+
+        def both_seats(policy_a, policy_b, key, games, opening_moves=0):
+            """Counts ``[2]`` per outcome: index 0 with ``policy_a`` as seat 0, index 1 as seat 1."""
+            return jax.vmap(
+                lambda k, seat: selfplay.play_match(
+                    env, env_params, policy_a, policy_b, k, games, seat, max_moves, opening_moves
+                )
+            )(jax.random.split(key, 2), seats)
+
+        def versus(opponent):
+            def one_seed(agent, key):
+                policy = selfplay.agent_policy(algo, agent["params"], agent["obs_stats"])
+                return both_seats(policy, opponent, key, self.games)
+
+            return jax.jit(jax.vmap(one_seed, in_axes=(0, None)))
+
+        def versus_member(agent, pool, slot, key):
+            def one_seed(agent, member, key):
+                policy = selfplay.agent_policy(algo, agent["params"], agent["obs_stats"])
+                snapshot = selfplay.agent_policy(algo, member["params"], member["obs_stats"])
+                return both_seats(policy, snapshot, key, self.games, self.opening_moves)
+
+            return jax.vmap(one_seed, in_axes=(0, 0, None))(agent, selfplay.pool_member(pool, slot), key)
+
+        self._matches = {name: versus(policy) for name, policy in fixed.items()}
+        self._versus_member = jax.jit(versus_member)
+        self._pool_add = jax.jit(selfplay.pool_add)
+        if self.minimax_depth > 0:
+            name = f"minimax{self.minimax_depth}"
+            calibrate = jax.jit(lambda key: both_seats(fixed[name], fixed["random"], key, self.calibration_games))
+            self._key, key = jax.random.split(self._key)
+            counts = jax.device_get(calibrate(key))
+            score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * self.calibration_games)
+            self.anchors[name] = selfplay.elo_from_score(score, 2 * self.calibration_games, self.anchors["random"])
+
+    def _agent(self, trainer: Trainer) -> dict[str, Any]:
+        """The current params and observation statistics with a leading seed axis ``[S, ...]``."""
+        state, algo = trainer.state, trainer.algo
+        if trainer.num_seeds > 1:
+            stats = jax.vmap(algo.observation_statistics)(state.env_state)
+            return {"params": state.params, "obs_stats": stats}
+        stats = algo.observation_statistics(state.env_state)
+        return jax.tree.map(lambda x: x[None], {"params": state.params, "obs_stats": stats})
+
+    # -- each evaluation -----------------------------------------------------------------
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
+        from jaxrl import selfplay
+
+        evaluate = trainer.epoch % self.every == 0 or trainer.is_last_epoch
+        snapshot = self.pool_size > 0 and trainer.epoch % self.snapshot_every == 0
+        if not (evaluate or snapshot):
+            return None
+        if self._matches is None:
+            self._build(trainer)
+            self.ratings = np.zeros(trainer.num_seeds)
+            self.pool_ratings = np.zeros((max(self.pool_size, 1), trainer.num_seeds))
+        agent = self._agent(trainer)
+        out: dict[str, Any] = {}
+        if evaluate:
+            out = self._evaluate(agent)
+        if snapshot:
+            if self._pool is None:
+                self._pool = selfplay.pool_init(agent, self.pool_size)
+            slot = int(self._pool.added) % self.pool_size
+            self._pool = self._pool_add(self._pool, agent)
+            self.pool_ratings[slot] = self.ratings
+            out["eval/pool_size"] = self._pool.size()
+        return out or None
+
+    def _evaluate(self, agent: dict[str, Any]) -> dict[str, Any]:
+        from jaxrl import selfplay
+
+        start = time.perf_counter()
+        out: dict[str, Any] = {}
+        results: list[list[tuple[float, float]]] = [[] for _ in range(len(self.ratings))]  # per seed
+        for name, match in self._matches.items():
+            self._key, key = jax.random.split(self._key)
+            counts = {k: np.asarray(v) for k, v in jax.device_get(match(agent, key)).items()}  # [S, 2]
+            out.update(_seat_rates(f"eval/vs_{name}", counts, self.games))
+            if name != "random":
+                out[f"eval/vs_{name}/elo"] = self.anchors[name]
+            for seed, score in enumerate(_score_rates(counts, self.games)):
+                results[seed].append((self.anchors[name], score))
+        size = 0 if self._pool is None else self._pool.size()
+        if size:
+            totals = {"wins": 0, "draws": 0, "losses": 0}
+            for slot in range(size):
+                self._key, key = jax.random.split(self._key)
+                counts = {k: np.asarray(v) for k, v in jax.device_get(self._versus_member(agent, self._pool, slot, key)).items()}
+                for k in totals:
+                    totals[k] += int(counts[k].sum())
+                for seed, score in enumerate(_score_rates(counts, self.games)):
+                    results[seed].append((float(self.pool_ratings[slot, seed]), score))
+            played = sum(totals.values())
+            out.update({f"eval/vs_pool/{_OUTCOME_LABELS[k]}_rate": v / played for k, v in totals.items()})
+        self.ratings = np.array([selfplay.elo_update(r, res, self.elo_k) for r, res in zip(self.ratings, results)])
+        out["eval/elo"] = float(self.ratings.mean())
+        if len(self.ratings) > 1:
+            out.update({f"eval/elo/seed_{i}": float(r) for i, r in enumerate(self.ratings)})
+        out["eval/seconds"] = time.perf_counter() - start
+        return out
+
+
+_OUTCOME_LABELS = {"wins": "win", "draws": "draw", "losses": "loss"}
+
+
+def _seat_rates(prefix: str, counts: dict[str, np.ndarray], games: int) -> dict[str, float]:
+    """Per-seat outcome rates from counts ``[num_seeds, 2 seats]``, pooled over seeds."""
+    out: dict[str, float] = {}
+    num_seeds = counts["wins"].shape[0]
+    for seat, colour in enumerate(("black", "white")):
+        for key, label in _OUTCOME_LABELS.items():
+            out[f"{prefix}/{colour}_{label}_rate"] = float(counts[key][:, seat].sum()) / (games * num_seeds)
+    out[f"{prefix}/win_rate"] = float(counts["wins"].sum()) / (2 * games * num_seeds)
+    return out
+
+
+def _score_rates(counts: dict[str, np.ndarray], games: int) -> np.ndarray:
+    """Elo score rate ``[num_seeds]`` over both seats: (wins + draws / 2) / games played."""
+    return (counts["wins"].sum(axis=1) + 0.5 * counts["draws"].sum(axis=1)) / (2 * games)

@@ -58,7 +58,8 @@ class Checkpointer:
     def __init__(self, directory: str | Path, max_to_keep: int = 3, use_async: bool = True):
         ocp = _orbax()
         self.directory = Path(directory).absolute()
-        self._remove_temporaries(self.directory)
+        if jax.process_index() == 0:  # several processes share the directory; one cleans it
+            self._remove_temporaries(self.directory)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=use_async,
             cleanup_tmp_directories=True,
@@ -124,8 +125,21 @@ class Checkpointer:
                 return restored.state, dict(restored.meta), candidate
             except Exception as error:  # noqa: BLE001 - any failure means this step is unusable
                 reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-                report(f"warning: checkpoint {self.directory / str(candidate)} is unreadable ({reason}); trying an older one")
+                moved = self._set_aside(candidate)
+                report(
+                    f"warning: checkpoint {self.directory / str(candidate)} is unreadable ({reason}); "
+                    f"moved to {moved.name}, trying an older one"
+                )
         raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {candidates})")
+
+    def _set_aside(self, step: int) -> Path:
+        """Rename an unreadable step out of orbax's view, so the step can be saved again."""
+        source = self.directory / str(step)
+        target = self.directory / f"unreadable-{step}-{int(time.time())}"
+        if jax.process_index() == 0 and source.exists():
+            source.rename(target)
+        self._manager.reload()
+        return target
 
     def read_meta(self, step: int | None = None) -> dict:
         """Metadata of ``step`` (default newest) without restoring arrays."""

@@ -201,6 +201,14 @@ class TrainConfig:
     """Evaluate the deterministic policy every N epochs and at the end (0: never)."""
     eval_episodes: int = 16
     """Episodes per evaluation."""
+    eval_games: int = 128
+    """Two-player games: games per seat against each evaluation opponent (random, minimax, each pool snapshot)."""
+    minimax_depth: int = 2
+    """Two-player games: search depth in plies of the minimax evaluation opponent (0: no minimax opponent)."""
+    opponent_pool_size: int = 8
+    """Two-player games: past-policy snapshots kept for evaluation and Elo, one added per evaluation (0: none)."""
+    elo_k: float = 32.0
+    """Two-player games: Elo K factor; each opponent's match (both seats) counts as one result with its score rate."""
     target_return: float | None = None
     """Stop early once the (eval, else training) mean return reaches this."""
     checkpoint_every: int = 10
@@ -228,7 +236,8 @@ class TrainConfig:
 # Fields that change what is computed: a resumed run must use the checkpoint's values.
 RESUME_FREE_FIELDS = frozenset(
     {"total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "display_interval", "eval_every",
-     "eval_episodes", "target_return", "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb",
+     "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
+     "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb",
      "wandb_project", "plot", "devices", "coordinator_address", "num_processes", "process_id"}
 )
 
@@ -290,11 +299,11 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
 
 def validate_run(config: TrainConfig, num_devices: int = 1) -> None:
     validate(config.ppo, num_devices)
-    for key in ("num_seeds", "updates_per_epoch", "eval_episodes", "keep_checkpoints"):
+    for key in ("num_seeds", "updates_per_epoch", "eval_episodes", "eval_games", "keep_checkpoints"):
         value = getattr(config, key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
-    for key in ("eval_every", "checkpoint_every"):
+    for key in ("eval_every", "checkpoint_every", "minimax_depth", "opponent_pool_size"):
         if getattr(config, key) < 0:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= 0")
     if config.display_interval < 0:

@@ -22,6 +22,15 @@ def format_number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _minimax_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, label) of the win rates against minimax opponents in ``record`` (depth is in the key)."""
+    return [
+        (key, key.split("/")[1].replace("vs_minimax", "vs minimax-"))
+        for key in record
+        if key.startswith("eval/vs_minimax") and key.endswith("/win_rate")
+    ]
+
+
 def summary_line(record: dict[str, Any], total_steps: int) -> str:
     """One plain line describing an epoch record."""
     percent = 100.0 * record["env_steps"] / max(total_steps, 1)
@@ -37,6 +46,9 @@ def summary_line(record: dict[str, Any], total_steps: int) -> str:
         ("black_wins_rate", "black"),
         ("white_wins_rate", "white"),
         ("draws_rate", "draw"),
+        ("eval/vs_random/win_rate", "vs random"),
+        *_minimax_keys(record),
+        ("eval/elo", "elo"),
         ("value_loss", "v_loss"),
         ("entropy", "entropy"),
         ("approx_kl", "kl"),

@@ -2,7 +2,9 @@
 
 `run_episodes` plays ``num_episodes`` fresh episodes in parallel on device.
 `load_policy(run_dir_or_checkpoint)` returns a jitted ``act(obs, key=None)``;
-``python -m jaxrl.evaluate RUN_DIR --episodes N`` prints the mean return.
+``python -m jaxrl.evaluate RUN_DIR --episodes N`` prints the mean return; for a
+two-player game, win/draw/loss rates per seat against random play and
+minimax (``--games``, ``--minimax-depth``; see `game_rates`).
 """
 
 from __future__ import annotations
@@ -118,6 +120,37 @@ def load_policy(path: str | Path, deterministic: bool = True):
     return act
 
 
+def game_rates(
+    algo, params: Any, obs_stats: Any, key: jax.Array, games: int, minimax_depth: int = 2, greedy: bool = True
+) -> dict[str, dict[str, float]]:
+    """Two-player games: outcome rates of the policy against random play and minimax, from each seat.
+
+    Returns ``{"random": rates, "minimax<d>": rates}`` (no minimax when
+    ``minimax_depth`` is 0), where rates maps ``"<seat>_<outcome>_rate"``
+    (seat ``black`` = 0 / ``white`` = 1, outcome ``win``/``draw``/``loss``) to the
+    fraction of ``games`` games played from that seat.
+    """
+    from jaxrl import opponents, selfplay
+
+    env, env_params = eval_env(algo.config)
+    fixed = {"random": opponents.random_opponent(env, env_params)}
+    if minimax_depth > 0:
+        fixed[f"minimax{minimax_depth}"] = opponents.minimax_opponent(env, env_params, minimax_depth)
+    policy = selfplay.agent_policy(algo, params, obs_stats, greedy=greedy)
+    out = {}
+    for name, act in fixed.items():
+        key, match_key = jax.random.split(key)
+        match = jax.jit(jax.vmap(lambda k, seat, act=act: selfplay.play_match(
+            env, env_params, policy, selfplay.from_opponent(act), k, games, seat, max_episode_steps(env_params))))
+        counts = jax.device_get(match(jax.random.split(match_key, 2), jnp.arange(2)))
+        out[name] = {
+            f"{colour}_{label}_rate": float(counts[outcome][seat]) / games
+            for seat, colour in enumerate(("black", "white"))
+            for outcome, label in (("wins", "win"), ("draws", "draw"), ("losses", "loss"))
+        }
+    return out
+
+
 def algo_seeded(state) -> bool:
     """Whether a restored state carries a leading seed axis (``--num-seeds`` runs)."""
     return jnp.ndim(state.update) == 1
@@ -131,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=100, help="episodes to play (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mode")
+    parser.add_argument("--games", type=int, default=500,
+                        help="two-player games: games per seat against each opponent (default 500)")
+    parser.add_argument("--minimax-depth", type=int, default=2,
+                        help="two-player games: depth of the minimax opponent, 0 for none (default 2)")
     args = parser.parse_args(argv)
     from jaxrl.checkpoint import CheckpointError
     from jaxrl.config import ConfigError
@@ -138,18 +175,42 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.episodes <= 0:
             raise ConfigError(f"--episodes must be positive, got {args.episodes}")
+        if args.games <= 0 or args.minimax_depth < 0:
+            raise ConfigError(f"--games must be positive and --minimax-depth >= 0, got {args.games}, {args.minimax_depth}")
         act = load_policy(args.run_dir, deterministic=not args.stochastic)
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     algo = act.algo
     env, env_params = eval_env(algo.config)
+    if env.num_players > 1:
+        return _print_game_rates(args)
     policy = lambda obs, mask, key: act(obs, key, mask)  # noqa: E731
     result = jax.jit(lambda key: run_episodes(env, env_params, policy, key, args.episodes, max_episode_steps(env_params)))(
         jax.random.PRNGKey(args.seed)
     )
     returns = jax.device_get(result["return"])
     print(f"{algo.config.env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over {args.episodes} episodes")
+    return 0
+
+
+def _print_game_rates(args) -> int:
+    from jaxrl.train import restore_run
+
+    algo, state, _ = restore_run(args.run_dir)
+    params = jax.tree.map(lambda x: x[0], state.params) if algo_seeded(state) else state.params
+    stats = algo.observation_statistics(
+        jax.tree.map(lambda x: x[0], state.env_state) if algo_seeded(state) else state.env_state
+    )
+    rates = game_rates(algo, params, stats, jax.random.PRNGKey(args.seed), args.games, args.minimax_depth,
+                       greedy=not args.stochastic)
+    policy = "sampled" if args.stochastic else "greedy"
+    print(f"{algo.config.env}: {policy} policy, {args.games} games per seat (black moves first)")
+    print(f"{'opponent':<12} {'seat':<6} {'win':>6} {'draw':>6} {'loss':>6}")
+    for name, table in rates.items():
+        for colour in ("black", "white"):
+            row = [table[f"{colour}_{label}_rate"] for label in ("win", "draw", "loss")]
+            print(f"{name:<12} {colour:<6} " + " ".join(f"{v:6.3f}" for v in row))
     return 0
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl import sharding
 from jaxrl.callbacks import Callback
 from jaxrl.checkpoint import Checkpointer
 from jaxrl.display import Display
@@ -57,6 +58,7 @@ class TrainingComponents:
     metadata: dict[str, Any] = field(default_factory=dict)  # resolved config etc., saved with checkpoints
     log: TextIO | None = None  # train.log, when the display draws a live bar on the terminal
     report: Any = print
+    mesh: Any = None  # jax.sharding.Mesh the env batch is split over (jaxrl.sharding.make_mesh); None: one device
 
 
 def epoch_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -96,13 +98,15 @@ class Trainer:
         self.c = components
         self.algo = components.algo
         self.num_seeds = components.num_seeds
-        self.state = state
+        self.mesh = components.mesh if components.mesh is not None else sharding.make_mesh(1)
+        self.state = sharding.shard_state(state, self.mesh, self.num_seeds)
         self.epoch = 0
         self.is_last_epoch = False
         self.traces = 0  # how many times the epoch function was traced (compiled)
         self.compile_seconds = 0.0
         self._stop_reason: str | None = None
         self._stop_code = EXIT_INTERRUPTED
+        self._saved_update: int | None = None  # the update of the last numbered checkpoint
         self._time_offset = time_offset
         self._start = time.perf_counter()
 
@@ -141,11 +145,17 @@ class Trainer:
             params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
             return state, metrics, params_finite
 
-        with warnings.catch_warnings():
+        # The state keeps its shardings from epoch to epoch (env batch split, the rest replicated);
+        # metrics and the finiteness flag come back replicated, readable on every process.
+        state_shardings = sharding.state_shardings(self.state, self.mesh, self.num_seeds)
+        whole = sharding.replicated(self.mesh)
+        jitted = jax.jit(epoch, donate_argnums=0, in_shardings=(state_shardings,),
+                         out_shardings=(state_shardings, whole, whole))
+        with warnings.catch_warnings(), jax.set_mesh(self.mesh):
             # CPU cannot donate buffers; the warning is noise there.
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
             start = time.perf_counter()
-            compiled = jax.jit(epoch, donate_argnums=0).lower(self.state).compile()
+            compiled = jitted.lower(self.state).compile()
             self.compile_seconds = time.perf_counter() - start
         return compiled
 
@@ -209,6 +219,11 @@ class Trainer:
         if best:
             ckpt.save_best(self.update, self.state, meta)
             return 0.0
+        if self.update == self._saved_update:
+            # Already saved (a periodic save in the epoch a stop request ended); saving a step twice
+            # is an error in orbax, and with several processes one failing save would stall the others.
+            return 0.0
+        self._saved_update = self.update
         return ckpt.save(self.update, self.state, meta)
 
     # -- the loop ------------------------------------------------------------------------
@@ -267,9 +282,10 @@ class Trainer:
                 records[-1].update(extra)
                 for record in records:
                     self.c.loggers.log(record)
-                if self.c.display is not None and not self.is_last_epoch:
-                    self.c.display.update(last_record, force=self._stop_reason is not None, log=self.c.log)
-                if self._stop_reason is not None:
+                if self.c.display is not None and not self.is_last_epoch and self._stop_reason is None:
+                    self.c.display.update(last_record, log=self.c.log)
+                if sharding.any_process(self._stop_reason is not None):
+                    self.request_stop("stop requested on another process")
                     reason, code = "stopped", self._stop_code
                     break
         except NonFiniteError as error:

@@ -6,6 +6,7 @@ One run draws its own curves; several are overlaid, one colour per run.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import math
 import sys
 from pathlib import Path
@@ -16,6 +17,9 @@ PANELS = (
     ("episode_return", "episode return (training)"),
     ("eval/episode_return", "episode return (evaluation)"),
     ("black_wins_rate", "black win rate"),
+    ("eval/vs_random/win_rate", "win rate vs random (evaluation)"),
+    ("eval/vs_minimax*/win_rate", "win rate vs {} (evaluation)"),  # one panel per depth logged
+    ("eval/elo", "Elo (evaluation)"),
     ("value_loss", "value loss"),
     ("entropy", "entropy"),
     ("approx_kl", "approx KL"),
@@ -33,6 +37,18 @@ def _series(records: list[dict], key: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+def _expand_panels(runs: dict[str, list[dict]]) -> list[tuple[str, str]]:
+    """PANELS with each wildcard key replaced by the matching keys the runs logged."""
+    panels = []
+    for key, title in PANELS:
+        if "*" not in key:
+            panels.append((key, title))
+            continue
+        logged = sorted({k for records in runs.values() for r in records for k in r if fnmatch.fnmatchcase(k, key)})
+        panels.extend((k, title.format(k.split("/")[1].removeprefix("vs_"))) for k in logged)
+    return panels
+
+
 def plot_runs(run_dirs: list[str | Path], out: str | Path) -> Path:
     """Draw the panels that have data for any of ``run_dirs`` into ``out`` (PNG)."""
     import matplotlib
@@ -41,7 +57,7 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     runs = {str(d): read_jsonl(Path(d) / "metrics.jsonl") for d in run_dirs}
-    panels = [(k, t) for k, t in PANELS if any(_series(r, k)[0] for r in runs.values())]
+    panels = [(k, t) for k, t in _expand_panels(runs) if any(_series(r, k)[0] for r in runs.values())]
     if not panels:
         raise ValueError("no metrics to plot yet")
     cols = min(3, len(panels))

@@ -185,6 +185,33 @@ def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{name}-ppo-{stamp}"
 
 
+def truncate_metrics(path: Path, last_update: int) -> int:
+    """Drop records after ``last_update`` (a resume from an older checkpoint redoes them); returns how many.
+
+    Rewrites the file atomically (temporary file, then rename).
+    """
+    import json
+    import os
+
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            late = json.loads(line).get("update", 0) > last_update
+        except json.JSONDecodeError:
+            late = True  # a line torn by a kill
+        if late:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+    return dropped
+
+
 def save_config(config: TrainConfig, run_dir: Path) -> None:
     import yaml
 
@@ -221,17 +248,22 @@ def _split_checkpoint_path(path: Path) -> tuple[Path, int | None]:
     return path, None
 
 
-def restore_run(path: str | Path, config: TrainConfig | None = None, report=print):
-    """``(algo, state, meta)`` from a run directory or checkpoint directory."""
+def restore_run(path: str | Path, config: TrainConfig | None = None, report=print, mesh=None):
+    """``(algo, state, meta)`` from a run directory or checkpoint directory.
+
+    The state is restored onto ``mesh`` (default: one device), whatever the
+    device count that saved it: env batch split over the mesh, the rest replicated.
+    """
     import jax
 
-    from jaxrl import ppo
-    from jaxrl.checkpoint import Checkpointer, abstract_like
+    from jaxrl import ppo, sharding
+    from jaxrl.checkpoint import Checkpointer
 
     run_dir, step = _split_checkpoint_path(Path(path))
     config = config or load_run_config(run_dir)
     algo = ppo.make(config.ppo)
-    abstract = abstract_like(jax.eval_shape(lambda: init_state(algo, config)))
+    mesh = mesh if mesh is not None else sharding.make_mesh(1)
+    abstract = sharding.abstract_state(jax.eval_shape(lambda: init_state(algo, config)), mesh, config.num_seeds)
     directory = run_dir / "checkpoints"
     if step is not None and Path(path).parent.name == "best":
         directory = directory / "best"
@@ -246,16 +278,17 @@ def restore_run(path: str | Path, config: TrainConfig | None = None, report=prin
 # -- main ----------------------------------------------------------------------------------
 
 
-def _summary(config: TrainConfig, algo, run_dir: Path, start_update: int) -> str:
+def _summary(config: TrainConfig, algo, run_dir: Path, start_update: int, mesh) -> str:
     import jax
 
+    from jaxrl import sharding
+
     cfg = config.ppo
-    devices = jax.devices()
-    kinds = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in devices}))
+    kinds = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in mesh.devices.flat}))
     env = algo.env
     lines = [
         f"jaxrl: PPO on {cfg.env} (v{env.version}), run dir {run_dir}",
-        f"devices: {len(devices)} x {kinds}; jax {jax.__version__}",
+        f"devices: {sharding.describe(mesh)} x {kinds}, {cfg.num_envs // mesh.size} envs each; jax {jax.__version__}",
         f"observation {env.observation_space(algo.env_params).shape}, actions {env.action_space(algo.env_params)}",
         f"batch: {cfg.num_envs} envs x {cfg.num_steps} steps = {cfg.batch_size} per update, "
         f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}, {cfg.update_epochs} epochs; seeds {config.num_seeds}",
@@ -271,54 +304,80 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
     """Run training for a parsed config; returns the exit code."""
     import jax
 
-    from jaxrl import ppo
-    from jaxrl.callbacks import CheckpointCallback, EarlyStopCallback, EvaluationCallback
+    from jaxrl import ppo, sharding
+    from jaxrl.callbacks import CheckpointCallback, EarlyStopCallback, EvaluationCallback, GameEvaluationCallback
     from jaxrl.checkpoint import Checkpointer
     from jaxrl.display import Display
     from jaxrl.loggers import JsonlLogger, LoggerGroup, TensorBoardLogger, WandbLogger
     from jaxrl.loop import Trainer, TrainingComponents
 
-    validate_run(config)
+    # Several processes (hosts) run this same function; only process 0 prints and writes run-directory
+    # files, every process takes part in the computation and in orbax's checkpoint writes.
+    validate_run(config)  # first what does not depend on the devices
+    sharding.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
+    cfg = config.ppo
+    mesh = sharding.make_mesh(config.devices or sharding.default_device_count(cfg.num_envs, cfg.minibatch_size))
+    validate_run(config, mesh.size)
+    main_process = sharding.is_main_process()
     resuming = config.resume is not None
-    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    run_dir = Path(config.run_dir) if config.run_dir else Path(sharding.broadcast_text(str(default_run_dir(config))))
     meta: dict[str, Any] = {}
     if resuming:
         saved = load_run_config(run_dir)
         diffs = resume_differences(saved, config)
         if diffs:
             raise ConfigError(f"--resume {run_dir}: config differs from the checkpoint's in " + "; ".join(diffs))
-        algo, state, meta = restore_run(run_dir, config, report=lambda m: print(m, file=stdout))
+        restore_messages: list[str] = []  # reported once train.log is open
+        algo, state, meta = restore_run(run_dir, config, report=restore_messages.append, mesh=mesh)
     else:
+        restore_messages = []
         if run_dir.exists() and any(run_dir.iterdir()):
             raise ConfigError(f"run directory {run_dir} already exists and is not empty; pick another --run-dir or --resume it")
         algo = ppo.make(config.ppo)
         state = None
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    log_file = open(run_dir / "train.log", "a", buffering=1)
-    tee = Tee(stdout, log_file)
-    report = lambda msg: print(msg, file=tee, flush=True)  # noqa: E731
+    sharding.sync("jaxrl-run-dir-checked")  # every process has looked before process 0 writes
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log_file: TextIO | None = open(run_dir / "train.log", "a", buffering=1)
+        tee: TextIO = Tee(stdout, log_file)
+        report = lambda msg: print(msg, file=tee, flush=True)  # noqa: E731
+    else:
+        log_file, tee, report = None, stdout, lambda msg: None
     try:
-        save_config(config, run_dir)
+        if main_process:
+            # The process layout belongs to this launch, not to the run: a resume may use another.
+            save_config(dataclasses.replace(config, coordinator_address=None, num_processes=None, process_id=None), run_dir)
+        sharding.sync("jaxrl-run-dir-ready")
         if state is None:
-            state = init_state(algo, config)
+            state = sharding.shard_state(init_state(algo, config), mesh, config.num_seeds)
         start_update = int(jax.device_get(state.update).max())
-        report(_summary(config, algo, run_dir, start_update))
+        for message in restore_messages:
+            report(message)
+        if resuming and main_process:
+            dropped = truncate_metrics(run_dir / "metrics.jsonl", start_update)
+            if dropped:
+                report(f"resuming from update {start_update}: dropped {dropped} metric records logged after it")
+        report(_summary(config, algo, run_dir, start_update, mesh))
 
-        loggers: list = [JsonlLogger(run_dir / "metrics.jsonl")]
-        if config.tensorboard:
+        loggers: list = [JsonlLogger(run_dir / "metrics.jsonl")] if main_process else []
+        if config.tensorboard and main_process:
             loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
-        if config.wandb != "disabled":
+        if config.wandb != "disabled" and main_process:
             wandb_id = meta.get("wandb_id")
             wandb_logger = WandbLogger(config.wandb, config.wandb_project, run_dir, config_to_dict(config), run_dir.name, wandb_id)
             meta["wandb_id"] = wandb_logger.run_id
             loggers.append(wandb_logger)
         callbacks: list = []
-        if config.eval_every > 0:
+        if config.eval_every > 0 and algo.num_players > 1:
+            callbacks.append(GameEvaluationCallback(
+                config.eval_every, config.eval_games, config.minimax_depth, config.opponent_pool_size,
+                elo_k=config.elo_k, seed=config.seed,
+            ))
+        elif config.eval_every > 0:
             callbacks.append(EvaluationCallback(config.eval_every, config.eval_episodes, config.seed))
         if config.target_return is not None:
             callbacks.append(EarlyStopCallback(config.target_return))
-        callbacks.append(CheckpointCallback(config.checkpoint_every))
+        callbacks.append(CheckpointCallback(config.checkpoint_every, best=meta.get("best_eval_return")))
         live = stdout.isatty()
         components = TrainingComponents(
             algo=algo,
@@ -326,18 +385,19 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
             callbacks=callbacks,
             checkpointer=Checkpointer(run_dir / "checkpoints", max_to_keep=config.keep_checkpoints),
             display=Display(algo.config.num_updates * algo.config.batch_size, config.display_interval,
-                            stream=stdout if live else tee, live=live),
+                            stream=stdout if live else tee, live=live) if main_process else None,
             num_seeds=config.num_seeds,
             updates_per_epoch=config.updates_per_epoch,
             metadata={"config": config_to_dict(config), **({"wandb_id": meta["wandb_id"]} if "wandb_id" in meta else {})},
             log=log_file if live else None,
             report=report,
+            mesh=mesh,
         )
         trainer = Trainer(components, state, time_offset=float(meta.get("wall_time", 0.0)))
         code = trainer.run()
         components.loggers.close()
         components.checkpointer.close()
-        if config.plot:
+        if config.plot and main_process:
             try:
                 from jaxrl.plot import plot_runs
 
@@ -347,7 +407,8 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
         report(f"finished in {trainer.elapsed():.1f}s (compile {trainer.compile_seconds:.1f}s); run dir {run_dir}")
         return code
     finally:
-        log_file.close()
+        if log_file is not None:
+            log_file.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,177 @@
+"""``python -m jaxrl.play RUN_DIR [--seat 0|1] [--greedy]``: play a two-player game against a trained agent.
+
+The board is drawn with the env's ``render``; moves are typed at the prompt
+(Connect Four: a column, 1-7). Malformed or illegal moves are refused with a
+message and asked again. ``q``, end of input or Ctrl-C leave the game.
+
+Generic over games: moves default to the numbers ``1..num_actions`` (action
+``n - 1``); an env may provide ``parse_action(text) -> int`` (raising
+``ValueError`` with a message for text it cannot read) and
+``action_label(action) -> str`` to use its own notation.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import jax
+import numpy as np
+
+SEAT_NAMES = ("first", "second")
+QUIT_WORDS = frozenset({"q", "quit", "exit"})
+
+
+class QuitGame(Exception):
+    """The person asked to leave (``q``, end of input)."""
+
+
+def action_label(env: Any, action: int) -> str:
+    """How a move is written: the env's ``action_label`` if it has one, else ``action + 1``."""
+    label = getattr(env, "action_label", None)
+    return label(action) if callable(label) else str(action + 1)
+
+
+def parse_move(text: str, legal: np.ndarray, env: Any = None) -> tuple[int | None, str | None]:
+    """``(action, None)`` for a legal move typed as ``text``, else ``(None, message)``.
+
+    ``legal`` is the legal-action mask ``bool[A]``. The env's
+    ``parse_action(text)`` is used when it has one; otherwise a move is a
+    whole number from 1 to A.
+    """
+    text = text.strip()
+    num_actions = len(legal)
+    legal_labels = " ".join(action_label(env, a) for a in np.flatnonzero(legal))
+    parser = getattr(env, "parse_action", None)
+    if callable(parser):
+        try:
+            action = int(parser(text))
+        except ValueError as error:
+            return None, f"'{text}' is not a move ({error}); legal moves: {legal_labels}"
+    else:
+        try:
+            action = int(text) - 1
+        except ValueError:
+            return None, f"'{text}' is not a move: type a number from 1 to {num_actions} (legal now: {legal_labels})"
+    if not 0 <= action < num_actions:
+        return None, f"{text} is out of range: type a number from 1 to {num_actions} (legal now: {legal_labels})"
+    if not legal[action]:
+        return None, f"{action_label(env, action)} is not a legal move here; legal moves: {legal_labels}"
+    return action, None
+
+
+def ask_move(legal: np.ndarray, env: Any, read_line: Callable[[str], str], write: Callable[[str], None]) -> int:
+    """Prompts until a legal move is typed; raises `QuitGame` on ``q`` or end of input."""
+    while True:
+        try:
+            text = read_line("your move: ")
+        except EOFError:
+            raise QuitGame from None
+        if text.strip().lower() in QUIT_WORDS:
+            raise QuitGame
+        action, message = parse_move(text, legal, env)
+        if message is None:
+            return action
+        write(message)
+
+
+def render(env: Any, state: Any, obs: Any) -> str:
+    draw = getattr(env, "render", None)
+    return draw(state) if callable(draw) else str(np.asarray(obs))
+
+
+def play_game(
+    env: Any,
+    env_params: Any,
+    agent_act: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+    human_seat: int,
+    key: jax.Array,
+    read_line: Callable[[str], str] = input,
+    write: Callable[[str], None] = print,
+) -> str:
+    """Plays one game, the person in ``human_seat``; returns 'win', 'loss' or 'draw' (the person's view).
+
+    ``agent_act(obs, mask, key) -> action`` picks the agent's moves;
+    ``read_line(prompt)`` and ``write(text)`` talk to the person. Raises
+    `QuitGame` when the person leaves.
+    """
+    step = jax.jit(env.step)
+    key, key_reset = jax.random.split(key)
+    obs, state = env.reset(key_reset, env_params)
+    write(f"You play seat {human_seat} ({SEAT_NAMES[human_seat]} to move). Type q to quit.")
+    while True:
+        write("")
+        write(render(env, state, obs))
+        legal = np.asarray(env.action_mask(state, env_params))
+        mover = int(env.current_player(state, env_params))
+        key, key_act, key_step = jax.random.split(key, 3)
+        if mover == human_seat:
+            action = ask_move(legal, env, read_line, write)
+        else:
+            action = int(agent_act(obs, legal, key_act))
+            write(f"agent plays {action_label(env, action)}")
+        obs, state, reward, terminated, truncated, _ = step(key_step, state, action, env_params)
+        if bool(terminated) or bool(truncated):
+            write("")
+            write(render(env, state, obs))
+            mine = float(np.asarray(reward)[human_seat])
+            theirs = float(np.asarray(reward)[1 - human_seat])
+            result = "win" if mine > theirs else "loss" if mine < theirs else "draw"
+            write({"win": "You win!", "loss": "The agent wins.", "draw": "Draw."}[result])
+            return result
+
+
+def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m jaxrl.play", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="run directory (or its checkpoints/<step> directory) of a two-player game")
+    parser.add_argument("--seat", type=int, choices=(0, 1), default=0, help="your seat: 0 moves first (default), 1 second")
+    parser.add_argument("--greedy", action="store_true", help="the agent plays its most likely move (default: samples)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the agent's sampling")
+    args = parser.parse_args(argv)
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+
+    from jaxrl.checkpoint import CheckpointError
+    from jaxrl.config import ConfigError
+    from jaxrl.evaluate import eval_env, load_policy
+
+    try:
+        act = load_policy(args.run_dir, deterministic=args.greedy)
+    except (ConfigError, CheckpointError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    env, env_params = eval_env(act.algo.config)
+    if env.num_players != 2:
+        print(f"error: {act.algo.config.env} is not a two-player game; nothing to play", file=sys.stderr)
+        return 2
+
+    def write(text: str) -> None:
+        print(text, file=stdout, flush=True)
+
+    def read_line(prompt: str) -> str:
+        stdout.write(prompt)
+        stdout.flush()
+        line = stdin.readline()
+        if not line:
+            write("")
+            raise EOFError
+        if not stdin.isatty():  # piped moves: show them, so the transcript reads like a game
+            stdout.write(line if line.endswith("\n") else line + "\n")
+        return line
+
+    agent = lambda obs, mask, key: act(obs, key, mask)  # noqa: E731
+    write(f"{act.algo.config.env}: playing against the agent in {args.run_dir}")
+    try:
+        play_game(env, env_params, agent, args.seat, jax.random.PRNGKey(args.seed), read_line, write)
+    except QuitGame:
+        write("bye")
+    except KeyboardInterrupt:
+        write("\nbye")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Helpers for the host-loop and checkpoint tests (envs and wrappers run in subprocesses)."""

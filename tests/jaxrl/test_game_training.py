@@ -1,0 +1,125 @@
+"""Self-play training on Connect Four from the command line: the game evaluation callback's metrics
+(tiny run), and (slow) the preset beating random play from either seat."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.helpers import runs
+
+SEATS = ("black", "white")
+OUTCOMES = ("win", "draw", "loss")
+
+
+def is_rate(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def test_tiny_connect_four_run_logs_game_evaluation(connect_four_run):
+    run_dir, result = connect_four_run
+    assert "Traceback" not in result.stdout + result.stderr
+    records = runs.read_metrics(run_dir)
+    assert [r["update"] for r in records] == [1, 2, 3, 4]
+    # Self-play outcome counts every update.
+    for record in records:
+        for key in ("games", "black_wins", "white_wins", "draws"):
+            assert key in record
+    evaluated = [r for r in records if "eval/elo" in r]
+    assert [r["update"] for r in evaluated] == [2, 4]  # every epoch (2 updates), the last included
+    for record in evaluated:
+        for opponent in ("vs_random", "vs_minimax1"):
+            for seat in SEATS:
+                rates = [record[f"eval/{opponent}/{seat}_{outcome}_rate"] for outcome in OUTCOMES]
+                assert all(is_rate(r) for r in rates), rates
+                assert sum(rates) == pytest.approx(1.0)
+                # 16 games per seat: every rate is a whole number of games.
+                assert all(abs(r * 16 - round(r * 16)) < 1e-9 for r in rates)
+            assert is_rate(record[f"eval/{opponent}/win_rate"])
+        assert math.isfinite(record["eval/elo"]) and math.isfinite(record["eval/vs_minimax1/elo"])
+        assert record["eval/vs_minimax1/elo"] > 0  # minimax beats random, so it is rated above it
+    # The first evaluation adds the first snapshot; the second plays it.
+    assert "eval/vs_pool/win_rate" not in evaluated[0] and evaluated[0]["eval/pool_size"] == 1
+    pool_rates = [evaluated[1][f"eval/vs_pool/{outcome}_rate"] for outcome in OUTCOMES]
+    assert all(is_rate(r) for r in pool_rates) and sum(pool_rates) == pytest.approx(1.0)
+    assert evaluated[1]["eval/pool_size"] == 2
+    # The display line and the plot show them.
+    log = (run_dir / "train.log").read_text()
+    assert "vs random" in log and "vs minimax-1" in log and "elo" in log
+    assert (run_dir / "learning_curves.png").exists()
+
+
+def test_game_evaluation_with_several_seeds():
+    """In-process: two vmapped seeds, per-seed Elo, rates pooled over the seeds' games."""
+    from jaxrl import ppo
+    from jaxrl.callbacks import GameEvaluationCallback
+    from jaxrl.config import preset
+    from jaxrl.loggers import LoggerGroup
+    from jaxrl.loop import Trainer, TrainingComponents
+
+    class Recorder:
+        def __init__(self):
+            self.records = []
+
+        def log(self, record):
+            self.records.append(record)
+
+        def close(self):
+            pass
+
+    algo = ppo.make(preset("ConnectFour-v0", network="mlp", hidden_sizes=(16,), num_envs=4, num_steps=4,
+                           num_minibatches=1, update_epochs=1, total_timesteps=32))
+    callback = GameEvaluationCallback(every=1, games=4, minimax_depth=0, pool_size=1)
+    recorder = Recorder()
+    components = TrainingComponents(algo=algo, loggers=LoggerGroup([recorder]), callbacks=[callback],
+                                    updates_per_epoch=1, num_seeds=2, report=lambda msg: None)
+    state = jax.vmap(algo.init)(jax.random.split(jax.random.PRNGKey(0), 2))
+    assert Trainer(components, state).run() == 0
+    assert len(components.callbacks) == 1, "the callback failed and was disabled"
+    last = recorder.records[-1]
+    assert set(last) >= {"eval/elo", "eval/elo/seed_0", "eval/elo/seed_1", "eval/vs_random/black_win_rate",
+                         "eval/vs_pool/win_rate"}
+    assert not any(key.startswith("eval/vs_minimax") for key in last)
+    # Two seeds x 4 games per seat: rates are multiples of 1/8.
+    assert last["eval/vs_random/white_win_rate"] * 8 == pytest.approx(round(last["eval/vs_random/white_win_rate"] * 8))
+    assert last["eval/elo"] == pytest.approx((last["eval/elo/seed_0"] + last["eval/elo/seed_1"]) / 2)
+
+
+# -- the preset learns (slow) -------------------------------------------------------------------
+
+
+def win_rates_vs_random(run_dir, games: int = 1000, seed: int = 123) -> list[float]:
+    """Win rates of the greedy final policy against uniform random play, as seat 0 and as seat 1."""
+    from jaxrl import opponents, selfplay
+    from jaxrl.evaluate import algo_seeded, eval_env
+    from jaxrl.train import restore_run
+
+    algo, state, _ = restore_run(run_dir)
+    params = jax.tree.map(lambda x: x[0], state.params) if algo_seeded(state) else state.params
+    env, env_params = eval_env(algo.config)
+    rand = selfplay.from_opponent(opponents.random_opponent(env, env_params))
+    stats = algo.observation_statistics(state.env_state)
+    match = jax.jit(jax.vmap(lambda key, seat: selfplay.play_match(
+        env, env_params, selfplay.agent_policy(algo, params, stats), rand, key, games, seat)))
+    counts = jax.device_get(match(jax.random.split(jax.random.PRNGKey(seed), 2), jnp.arange(2)))
+    return [float(w) / games for w in np.asarray(counts["wins"])]
+
+
+@pytest.mark.slow
+def test_connect_four_preset_beats_random_from_either_seat(tmp_path, cli_env):
+    """The ConnectFour-v0 preset, as `python -m jaxrl.train --env ConnectFour-v0` runs it (CPU)."""
+    run_dir = tmp_path / "run"
+    start = time.monotonic()
+    result = runs.train(["--env", "ConnectFour-v0", "--run-dir", run_dir], cli_env, timeout=1800)
+    wall = time.monotonic() - start
+    assert result.returncode == 0, runs.describe(result)
+    last = [r for r in runs.read_metrics(run_dir) if "eval/elo" in r][-1]
+    black, white = win_rates_vs_random(run_dir)
+    print(f"\nConnectFour-v0 preset: {wall:.0f}s wall; vs random (1000 games per seat): black {black:.3f}, "
+          f"white {white:.3f}; final eval: {({k: round(v, 3) for k, v in last.items() if k.startswith('eval/')})}")
+    assert black >= 0.95 and white >= 0.95, (black, white)

@@ -1,0 +1,168 @@
+"""The host loop in-process (issue 4): failing loggers and callbacks, compile-once, epoch sizing, stop requests."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from jaxrl import ppo
+from jaxrl.callbacks import Callback
+from jaxrl.config import PPOConfig
+from jaxrl.loggers import LoggerGroup
+from jaxrl.loop import EXIT_INTERRUPTED, EXIT_OK, Trainer, TrainingComponents, epoch_summary, epoch_updates
+
+NUM_UPDATES = 12
+UPDATES_PER_EPOCH = 3
+
+
+class RecordingLogger:
+    def __init__(self):
+        self.records, self.closed = [], False
+
+    def log(self, record):
+        self.records.append(dict(record))
+
+    def close(self):
+        self.closed = True
+
+
+class FailingLogger:
+    def __init__(self):
+        self.calls = 0
+
+    def log(self, record):
+        self.calls += 1
+        raise OSError("disk full")
+
+    def close(self):
+        raise OSError("disk still full")
+
+
+class FailingCallback(Callback):
+    def __init__(self):
+        self.calls = 0
+
+    def on_epoch_end(self, trainer, record):
+        self.calls += 1
+        raise RuntimeError("callback bug")
+
+
+class EpochCounter(Callback):
+    def __init__(self):
+        self.epochs, self.updates, self.end_reason = [], [], None
+
+    def on_epoch_end(self, trainer, record):
+        self.epochs.append(trainer.epoch)
+        self.updates.append(trainer.update)
+        return {"counted_epochs": len(self.epochs)}
+
+    def on_train_end(self, trainer, reason):
+        self.end_reason = reason
+
+
+@pytest.fixture(scope="module")
+def algo():
+    return ppo.make(PPOConfig(total_timesteps=NUM_UPDATES * 4 * 16, num_envs=4, num_steps=16, num_minibatches=2,
+                              update_epochs=2))
+
+
+@pytest.fixture(scope="module")
+def failing_run(algo):
+    """One in-process run with a failing logger and callback placed before healthy ones."""
+    reports: list[str] = []
+    recorder, failing_logger = RecordingLogger(), FailingLogger()
+    failing_callback, counter = FailingCallback(), EpochCounter()
+    loggers = LoggerGroup([failing_logger, recorder], report=reports.append)
+    components = TrainingComponents(
+        algo=algo, loggers=loggers, callbacks=[failing_callback, counter], updates_per_epoch=UPDATES_PER_EPOCH,
+        report=reports.append,
+    )
+    trainer = Trainer(components, algo.init(jax.random.PRNGKey(0)))
+    code = trainer.run()
+    loggers.close()
+    return {"code": code, "trainer": trainer, "reports": reports, "recorder": recorder,
+            "failing_logger": failing_logger, "failing_callback": failing_callback, "counter": counter}
+
+
+def test_failing_logger_and_callback_do_not_stop_training(failing_run):
+    assert failing_run["code"] == EXIT_OK
+    trainer = failing_run["trainer"]
+    assert trainer.update == NUM_UPDATES
+    assert int(trainer.state.update) == NUM_UPDATES
+    # The healthy callback after the failing one ran every epoch.
+    assert failing_run["counter"].epochs == list(range(1, NUM_UPDATES // UPDATES_PER_EPOCH + 1))
+    assert failing_run["counter"].end_reason == "done"
+
+
+def test_failures_are_reported_once_and_disabled(failing_run):
+    reports = failing_run["reports"]
+    logger_lines = [r for r in reports if "FailingLogger" in r]
+    callback_lines = [r for r in reports if "FailingCallback" in r]
+    # One line each while training; the logger's close() failing adds nothing because it was dropped.
+    assert len(logger_lines) == 1 and logger_lines[0].startswith("warning: logger FailingLogger failed (OSError")
+    assert len(callback_lines) == 1 and "callback FailingCallback failed (RuntimeError: callback bug)" in callback_lines[0]
+    assert failing_run["failing_logger"].calls == 1
+    assert failing_run["failing_callback"].calls == 1
+    assert all("\n" not in r for r in reports)
+
+
+def test_other_loggers_receive_every_record(failing_run):
+    recorder = failing_run["recorder"]
+    assert recorder.closed
+    assert [r["update"] for r in recorder.records] == list(range(1, NUM_UPDATES + 1))
+    for record in recorder.records:
+        assert record["env_steps"] == record["update"] * 64
+        assert {"time", "sps", "epoch", "total_loss"} <= set(record)
+    # Metrics a callback returns land in its epoch's last record only.
+    counted = [(r["update"], r["counted_epochs"]) for r in recorder.records if "counted_epochs" in r]
+    assert counted == [(3 * i, i) for i in range(1, 5)]
+
+
+def test_epoch_function_compiles_once(failing_run):
+    trainer = failing_run["trainer"]
+    assert trainer.epoch == NUM_UPDATES // UPDATES_PER_EPOCH > 1
+    assert trainer.traces == 1
+    assert trainer.compile_seconds > 0
+
+
+def test_stop_request_ends_after_the_epoch_with_its_exit_code(algo):
+    class StopAfterSecondEpoch(Callback):
+        def on_epoch_end(self, trainer, record):
+            if trainer.epoch == 2:
+                trainer.request_stop("test", exit_code=EXIT_INTERRUPTED)
+
+    reports: list[str] = []
+    recorder = RecordingLogger()
+    components = TrainingComponents(algo=algo, loggers=LoggerGroup([recorder]), callbacks=[StopAfterSecondEpoch()],
+                                    updates_per_epoch=UPDATES_PER_EPOCH, report=reports.append)
+    trainer = Trainer(components, algo.init(jax.random.PRNGKey(1)))
+    assert trainer.run() == EXIT_INTERRUPTED
+    assert trainer.update == 2 * UPDATES_PER_EPOCH
+    assert [r["update"] for r in recorder.records] == list(range(1, 2 * UPDATES_PER_EPOCH + 1))
+    assert any(r.startswith(f"stopped (test) at update {2 * UPDATES_PER_EPOCH}") for r in reports)
+    assert trainer.traces == 1
+
+
+@pytest.mark.parametrize(
+    ("remaining", "requested", "expected"),
+    [(32, 4, 4), (30, 16, 15), (292, 16, 4), (7, 16, 7), (13, 4, 1), (10, 0, 1)],
+)
+def test_epoch_updates_divides_the_remaining_updates(remaining, requested, expected):
+    k = epoch_updates(remaining, requested)
+    assert k == expected
+    assert remaining % k == 0 and 1 <= k <= max(1, requested)
+
+
+def test_epoch_summary_pools_episodes_over_the_epoch():
+    records = [
+        {"update": 1, "episodes": 1.0, "episode_return": 10.0, "episode_length": 10.0},
+        {"update": 2, "episodes": 0.0, "episode_return": float("nan"), "episode_length": float("nan")},
+        {"update": 3, "episodes": 3.0, "episode_return": 30.0, "episode_length": 20.0},
+    ]
+    summary = epoch_summary(records)
+    assert summary["update"] == 3
+    assert summary["episodes"] == 4.0
+    assert summary["episode_return"] == pytest.approx((10 + 3 * 30) / 4)
+    assert summary["episode_length"] == pytest.approx((10 + 3 * 20) / 4)
+    assert np.isnan(records[1]["episode_return"])  # inputs untouched
