@@ -24,6 +24,15 @@ class Callback:
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
+    def needs_state(self, trainer: Trainer, epoch: int) -> bool:
+        """Whether `on_epoch_end` of ``epoch`` reads ``trainer.state``.
+
+        When no callback does, the loop dispatches the next epoch before
+        running callbacks (the state is donated to it), hiding host work
+        behind device work. The default is the safe answer.
+        """
+        return True
+
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
         """``reason``: 'done', 'stopped' (stop request or early stop) or 'error' (nothing is saved)."""
 
@@ -41,6 +50,9 @@ class EvaluationCallback(Callback):
         self.episodes = episodes
         self._key = jax.random.PRNGKey(seed + 1_000_003)  # folded with the update count: same after a resume
         self._evaluate = None
+
+    def needs_state(self, trainer: Trainer, epoch: int) -> bool:
+        return epoch % self.every == 0
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
         if trainer.epoch % self.every and not trainer.is_last_epoch:
@@ -78,6 +90,9 @@ class EarlyStopCallback(Callback):
             trainer.request_stop(f"early stop: {self.metric} {value:.4g} >= target {self.target:.4g}", exit_code=0)
         return None
 
+    def needs_state(self, trainer: Trainer, epoch: int) -> bool:
+        return False
+
 
 class CheckpointCallback(Callback):
     """Saves every ``every`` epochs, at the end, and on a stop request; keeps the best-evaluated one.
@@ -88,6 +103,10 @@ class CheckpointCallback(Callback):
     def __init__(self, every: int, best: float | None = None):
         self.every = every
         self.best = -math.inf if best is None else best  # carried over a resume in checkpoint metadata
+
+    def needs_state(self, trainer: Trainer, epoch: int) -> bool:
+        # A best-so-far save happens on evaluation epochs, which keep the state anyway.
+        return self.every > 0 and epoch % self.every == 0
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
@@ -209,11 +228,11 @@ class GameEvaluationCallback(Callback):
         self._pool_add = jax.jit(selfplay.pool_add)
         if self.minimax_depth > 0:
             name = f"minimax{self.minimax_depth}"
-            calibrate = jax.jit(lambda key: both_seats(fixed[name], fixed["random"], key, self.calibration_games))
+            games = self.calibration_games
             self._key, key = jax.random.split(self._key)
-            counts = jax.device_get(calibrate(key))
-            score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * self.calibration_games)
-            self.anchors[name] = selfplay.elo_from_score(score, 2 * self.calibration_games, self.anchors["random"])
+            counts = jax.device_get(jax.jit(lambda k: both_seats(fixed[name], fixed["random"], k, games))(key))
+            score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * games)
+            self.anchors[name] = selfplay.elo_from_score(score, 2 * games, self.anchors["random"])
 
     def _agent(self, trainer: Trainer) -> dict[str, Any]:
         """The current params and observation statistics with a leading seed axis ``[S, ...]``."""
@@ -225,6 +244,9 @@ class GameEvaluationCallback(Callback):
         return jax.tree.map(lambda x: x[None], {"params": state.params, "obs_stats": stats})
 
     # -- each evaluation -----------------------------------------------------------------
+    def needs_state(self, trainer: Trainer, epoch: int) -> bool:
+        return epoch % self.every == 0 or (self.pool_size > 0 and epoch % self.snapshot_every == 0)
+
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
         from jaxrl import selfplay
 
@@ -268,13 +290,14 @@ class GameEvaluationCallback(Callback):
             totals = {"wins": 0, "draws": 0, "losses": 0}
             for slot in range(size):
                 self._key, key = jax.random.split(self._key)
-                counts = {k: np.asarray(v) for k, v in jax.device_get(self._versus_member(agent, self._pool, slot, key)).items()}
+                member_counts = jax.device_get(self._versus_member(agent, self._pool, slot, key))
+                counts = {k: np.asarray(v) for k, v in member_counts.items()}  # [S, 2]
                 for k in totals:
                     totals[k] += int(counts[k].sum())
                 for seed, score in enumerate(_score_rates(counts, self.games)):
                     results[seed].append((float(self.pool_ratings[slot, seed]), score))
             played = sum(totals.values())
-            out.update({f"eval/vs_pool/{_OUTCOME_LABELS[k]}_rate": v / played for k, v in totals.items()})
+            out.update({f"eval/vs_pool/{_OUTCOME_LABELS[k]}_rate": n / played for k, n in totals.items()})
         self.ratings = np.array([selfplay.elo_update(r, res, self.elo_k) for r, res in zip(self.ratings, results)])
         out["eval/elo"] = float(self.ratings.mean())
         if len(self.ratings) > 1:

@@ -100,6 +100,7 @@ class Trainer:
         self.num_seeds = components.num_seeds
         self.mesh = components.mesh if components.mesh is not None else sharding.make_mesh(1)
         self.state = sharding.shard_state(state, self.mesh, self.num_seeds)
+        self._update = int(np.max(jax.device_get(self.state.update)))
         self.epoch = 0
         self.is_last_epoch = False
         self.traces = 0  # how many times the epoch function was traced (compiled)
@@ -113,7 +114,8 @@ class Trainer:
     # -- counters --------------------------------------------------------------------
     @property
     def update(self) -> int:
-        return int(np.max(jax.device_get(self.state.update)))
+        """Updates done (host-side: the state itself may be in flight on the device)."""
+        return self._update
 
     @property
     def env_steps(self) -> int:
@@ -249,6 +251,54 @@ class Trainer:
             except Exception as error:  # noqa: BLE001
                 self.c.report(f"warning: callback {type(callback).__name__} failed at the end ({type(error).__name__}: {error})")
 
+    def _needs_state(self, epoch: int) -> bool:
+        return any(callback.needs_state(self, epoch) for callback in self.c.callbacks)
+
+    def _epochs(self, compiled, k: int, num_epochs: int) -> dict[str, Any] | None:
+        """Runs the epochs, pipelined: while the host logs epoch n, the device already runs n + 1.
+
+        The state is donated to the next epoch, so epoch n + 1 is dispatched
+        early only when no callback needs epoch n's state (evaluation and
+        checkpoint epochs, the last epoch and stop requests wait instead).
+        ``epoch_seconds`` is the wall time between two epochs' results.
+        """
+        last_record = None
+        arrived = time.perf_counter()
+        inflight = compiled(self.state)
+        for epoch in range(1, num_epochs + 1):
+            self.epoch = epoch
+            self.is_last_epoch = epoch == num_epochs
+            state, metrics, params_finite = inflight
+            inflight = None
+            pipelined = not self.is_last_epoch and self._stop_reason is None and not self._needs_state(epoch)
+            if pipelined:
+                inflight = compiled(state)  # donates `state`: nothing below may read it
+            metrics, params_finite = jax.device_get((metrics, params_finite))  # waits for epoch `epoch`
+            now = time.perf_counter()
+            epoch_seconds, arrived = now - arrived, now
+            self._check_finite(metrics, params_finite, k)
+            self._update = int(np.max(metrics["update"]))
+            self.state = None if pipelined else state
+            records = self._records(metrics, epoch_seconds, k)
+            last_record = epoch_summary(records)
+            extra = self._run_callbacks(last_record)
+            records[-1].update(extra)
+            for record in records:
+                self.c.loggers.log(record)
+            if self.c.display is not None and not self.is_last_epoch and self._stop_reason is None:
+                self.c.display.update(last_record, log=self.c.log)
+            if sharding.any_process(self._stop_reason is not None):
+                self.request_stop("stop requested on another process")
+                if inflight is None:
+                    break
+                continue  # the epoch already running finishes; its state is kept and saved
+            if inflight is None and not self.is_last_epoch:
+                arrived = time.perf_counter()
+                inflight = compiled(self.state)
+        if inflight is not None:  # never left behind; kept for safety
+            self.state = inflight[0]
+        return last_record
+
     def run(self) -> int:
         """Train until ``total_timesteps``, a stop request or an error; returns the exit code."""
         cfg = self.algo.config
@@ -267,27 +317,9 @@ class Trainer:
         reason, code = "done", EXIT_OK
         last_record: dict[str, Any] | None = None
         try:
-            for epoch in range(1, num_epochs + 1):
-                self.epoch = epoch
-                self.is_last_epoch = epoch == num_epochs
-                start = time.perf_counter()
-                state, metrics, params_finite = compiled(self.state)
-                metrics, params_finite = jax.device_get((metrics, params_finite))  # the only sync
-                epoch_seconds = time.perf_counter() - start
-                self._check_finite(metrics, params_finite, k)
-                self.state = state
-                records = self._records(metrics, epoch_seconds, k)
-                last_record = epoch_summary(records)
-                extra = self._run_callbacks(last_record)
-                records[-1].update(extra)
-                for record in records:
-                    self.c.loggers.log(record)
-                if self.c.display is not None and not self.is_last_epoch and self._stop_reason is None:
-                    self.c.display.update(last_record, log=self.c.log)
-                if sharding.any_process(self._stop_reason is not None):
-                    self.request_stop("stop requested on another process")
-                    reason, code = "stopped", self._stop_code
-                    break
+            last_record = self._epochs(compiled, k, num_epochs)
+            if self._stop_reason is not None:
+                reason, code = "stopped", self._stop_code
         except NonFiniteError as error:
             reason, code = "error", EXIT_ERROR
             self.c.report(f"error: {error}; stopping (the last good checkpoint is kept)")
