@@ -142,6 +142,10 @@ def make_plan(args: argparse.Namespace, platform: str) -> Plan:
         changes["env_steps"] = args.env_steps
     if args.envs:
         changes["env_names"] = tuple(args.envs)
+    if args.hostloop_timesteps:
+        changes["hostloop_run"] = replace(plan.hostloop_run, total_timesteps=int(args.hostloop_timesteps))
+    if args.hostloop_checkpoint_every:
+        changes["hostloop_checkpoint_every"] = args.hostloop_checkpoint_every
     return replace(plan, **changes)
 
 
@@ -1045,6 +1049,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--envs", type=lambda s: [x for x in s.split(",") if x], help="envs section: env names"
     )
     parser.add_argument("--env-batch", type=int, help="envs/peers: envs stepped in parallel")
+    parser.add_argument("--hostloop-timesteps", type=float, help="hostloop: total env steps of the compared runs")
+    parser.add_argument("--hostloop-checkpoint-every", type=int, help="hostloop: epochs between checkpoints")
     parser.add_argument("--env-steps", type=int, help="envs/peers: steps per env in one timed call")
     parser.add_argument(
         "--seed-init",

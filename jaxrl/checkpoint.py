@@ -10,6 +10,7 @@ the previous checkpoint usable; leftover temporaries are removed on open.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import logging
 import shutil
@@ -66,6 +67,8 @@ class Checkpointer:
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
         self._best = None
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxrl-checkpoint")
+        self._pending: list[concurrent.futures.Future] = []
         self._max_to_keep = max_to_keep
         self._use_async = use_async
         self.last_save_seconds = 0.0
@@ -82,21 +85,44 @@ class Checkpointer:
         return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
 
     def save(self, step: int, state: Any, meta: dict) -> float:
-        """Start saving ``state`` at ``step``; returns the seconds the caller was blocked."""
+        """Start saving ``state`` at ``step``; returns the seconds the caller was blocked.
+
+        The state is copied on device and handed to a background thread that
+        runs orbax's save, so the training loop (which donates ``state`` to
+        the next epoch) only waits for the copy. Saves run one at a time, in
+        order; a failed save is raised by the next `save` or by `wait`.
+        """
         start = time.perf_counter()
-        self._manager.save(step, args=self._args(state, meta), force=True)
+        self._raise_failed()
+        snapshot = jax.block_until_ready(jax.tree.map(lambda x: x.copy(), state))
+        self._pending.append(self._worker.submit(self._manager.save, step, args=self._args(snapshot, meta), force=True))
         self.last_save_seconds = time.perf_counter() - start
         return self.last_save_seconds
 
     def save_best(self, step: int, state: Any, meta: dict) -> None:
+        """Like `save`, into ``directory/best`` (one kept)."""
+        self._raise_failed()
+        snapshot = jax.block_until_ready(jax.tree.map(lambda x: x.copy(), state))
+        self._pending.append(self._worker.submit(self._save_best_now, step, snapshot, meta))
+
+    def _save_best_now(self, step: int, state: Any, meta: dict) -> None:
         ocp = _orbax()
         if self._best is None:
             options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=self._use_async)
             self._best = ocp.CheckpointManager(self.directory / "best", options=options)
         self._best.save(step, args=self._args(state, meta), force=True)
 
+    def _raise_failed(self) -> None:
+        done = [future for future in self._pending if future.done()]
+        self._pending = [future for future in self._pending if not future.done()]
+        for future in done:
+            future.result()  # re-raises a failed save
+
     def wait(self) -> None:
-        """Block until pending saves are committed."""
+        """Block until every pending save is committed (raises if one failed)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
         self._manager.wait_until_finished()
         if self._best is not None:
             self._best.wait_until_finished()
@@ -151,7 +177,10 @@ class Checkpointer:
         return dict(restored.meta)
 
     def close(self) -> None:
-        self.wait()
+        try:
+            self.wait()
+        finally:
+            self._worker.shutdown(wait=True)
         self._manager.close()
         if self._best is not None:
             self._best.close()

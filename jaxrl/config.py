@@ -194,7 +194,7 @@ class TrainConfig:
     config: str | None = None
     """YAML file of flag values (keys as flag names); command-line flags override it."""
     updates_per_epoch: int = 16
-    """PPO updates per host-loop epoch (one device call); the largest divisor of the remaining updates not above it is used."""
+    """PPO updates per host-loop epoch (one device call); the last epoch may run fewer."""
     display_interval: float = 1.0
     """Seconds between progress display updates."""
     eval_every: int = 20

@@ -34,14 +34,16 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PER_SEED_METRICS = ("episode_return", "episode_length", "black_wins_rate", "white_wins_rate", "draws_rate")
 
 
-def epoch_updates(remaining_updates: int, requested: int) -> int:
-    """Updates per epoch: the largest divisor of ``remaining_updates`` not above ``requested``.
+def epoch_updates(remaining_updates: int, requested: int) -> list[int]:
+    """Updates run by each epoch: ``requested`` each, the last one possibly fewer.
 
-    Every epoch then has the same length, so the epoch function compiles once
-    and the run ends exactly after ``remaining_updates`` updates.
+    The epoch program always has room for ``requested`` updates and is told
+    how many to run, so it compiles once and the run ends exactly after
+    ``remaining_updates`` updates.
     """
-    requested = max(1, min(requested, remaining_updates))
-    return next(k for k in range(requested, 0, -1) if remaining_updates % k == 0)
+    size = max(1, min(requested, remaining_updates))
+    full, tail = divmod(remaining_updates, size)
+    return [size] * full + ([tail] if tail else [])
 
 
 @dataclass
@@ -139,9 +141,9 @@ class Trainer:
     def _epoch_fn(self, num_updates: int):
         algo = self.algo
 
-        def epoch(state):
+        def epoch(state, num_active):
             self.traces += 1
-            run = lambda s: algo.train_from(s, num_updates)  # noqa: E731
+            run = lambda s: algo.train_from(s, num_updates, num_active)  # noqa: E731
             state, metrics = jax.vmap(run)(state) if self.num_seeds > 1 else run(state)
             leaves = jax.tree.leaves(state.params)
             params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -151,13 +153,13 @@ class Trainer:
         # metrics and the finiteness flag come back replicated, readable on every process.
         state_shardings = sharding.state_shardings(self.state, self.mesh, self.num_seeds)
         whole = sharding.replicated(self.mesh)
-        jitted = jax.jit(epoch, donate_argnums=0, in_shardings=(state_shardings,),
+        jitted = jax.jit(epoch, donate_argnums=0, in_shardings=(state_shardings, whole),
                          out_shardings=(state_shardings, whole, whole))
         with warnings.catch_warnings(), jax.set_mesh(self.mesh):
             # CPU cannot donate buffers; the warning is noise there.
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
             start = time.perf_counter()
-            compiled = jitted.lower(self.state).compile()
+            compiled = jitted.lower(self.state, np.int32(num_updates)).compile()
             self.compile_seconds = time.perf_counter() - start
         return compiled
 
@@ -254,7 +256,7 @@ class Trainer:
     def _needs_state(self, epoch: int) -> bool:
         return any(callback.needs_state(self, epoch) for callback in self.c.callbacks)
 
-    def _epochs(self, compiled, k: int, num_epochs: int) -> dict[str, Any] | None:
+    def _epochs(self, compiled, k: int, sizes: list[int]) -> dict[str, Any] | None:
         """Runs the epochs, pipelined: while the host logs epoch n, the device already runs n + 1.
 
         The state is donated to the next epoch, so epoch n + 1 is dispatched
@@ -264,22 +266,26 @@ class Trainer:
         """
         last_record = None
         arrived = time.perf_counter()
-        inflight = compiled(self.state)
+        num_epochs = len(sizes)
+        inflight = compiled(self.state, np.int32(sizes[0]))
         for epoch in range(1, num_epochs + 1):
+            active = sizes[epoch - 1]
             self.epoch = epoch
             self.is_last_epoch = epoch == num_epochs
             state, metrics, params_finite = inflight
             inflight = None
             pipelined = not self.is_last_epoch and self._stop_reason is None and not self._needs_state(epoch)
             if pipelined:
-                inflight = compiled(state)  # donates `state`: nothing below may read it
+                inflight = compiled(state, np.int32(sizes[epoch]))  # donates `state`: nothing below may read it
             metrics, params_finite = jax.device_get((metrics, params_finite))  # waits for epoch `epoch`
             now = time.perf_counter()
             epoch_seconds, arrived = now - arrived, now
-            self._check_finite(metrics, params_finite, k)
+            # The epoch program has room for k updates; only the first `active` ran.
+            metrics = {name: np.asarray(v).reshape(self.num_seeds, k)[:, :active] for name, v in metrics.items()}
+            self._check_finite(metrics, params_finite, active)
             self._update = int(np.max(metrics["update"]))
             self.state = None if pipelined else state
-            records = self._records(metrics, epoch_seconds, k)
+            records = self._records(metrics, epoch_seconds, active)
             last_record = epoch_summary(records)
             extra = self._run_callbacks(last_record)
             records[-1].update(extra)
@@ -294,7 +300,7 @@ class Trainer:
                 continue  # the epoch already running finishes; its state is kept and saved
             if inflight is None and not self.is_last_epoch:
                 arrived = time.perf_counter()
-                inflight = compiled(self.state)
+                inflight = compiled(self.state, np.int32(sizes[epoch]))
         if inflight is not None:  # never left behind; kept for safety
             self.state = inflight[0]
         return last_record
@@ -306,8 +312,8 @@ class Trainer:
         if remaining <= 0:
             self.c.report(f"nothing to do: {self.update} updates already done (total_timesteps {cfg.total_timesteps})")
             return EXIT_OK
-        k = epoch_updates(remaining, self.c.updates_per_epoch)
-        num_epochs = remaining // k
+        sizes = epoch_updates(remaining, self.c.updates_per_epoch)
+        k, num_epochs = sizes[0], len(sizes)
         compiled = self._epoch_fn(k)
         self.c.report(f"compiled the epoch function ({k} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
 
@@ -317,7 +323,7 @@ class Trainer:
         reason, code = "done", EXIT_OK
         last_record: dict[str, Any] | None = None
         try:
-            last_record = self._epochs(compiled, k, num_epochs)
+            last_record = self._epochs(compiled, k, sizes)
             if self._stop_reason is not None:
                 reason, code = "stopped", self._stop_code
         except NonFiniteError as error:
@@ -331,7 +337,11 @@ class Trainer:
             self.c.display.close()
         self._end_callbacks(reason)
         if self.c.checkpointer is not None:
-            self.c.checkpointer.wait()
+            try:
+                self.c.checkpointer.wait()
+            except Exception as error:  # noqa: BLE001 - reported in one line; earlier checkpoints stay
+                self.c.report(f"error: saving a checkpoint failed ({type(error).__name__}: {error})")
+                code = EXIT_ERROR if code == EXIT_OK else code
         if reason == "stopped":
             self.c.report(f"stopped ({self._stop_reason}) at update {self.update}, env_steps {self.env_steps}")
         return code

@@ -313,9 +313,30 @@ class PPO:
         """Every update in one `lax.scan`; metrics are ``[num_updates]`` scalars."""
         return self.train_from(self.init(key), self.config.num_updates)
 
-    def train_from(self, state: PPOState, num_updates: int) -> tuple[PPOState, dict[str, jax.Array]]:
-        """``num_updates`` updates from ``state`` (the host loop's epoch)."""
-        return jax.lax.scan(lambda s, _: self.update(s), state, None, num_updates)
+    def train_from(
+        self, state: PPOState, num_updates: int, num_active: jax.Array | None = None
+    ) -> tuple[PPOState, dict[str, jax.Array]]:
+        """``num_updates`` updates from ``state`` (the host loop's epoch); metrics are ``[num_updates]``.
+
+        With ``num_active`` (a traced int, not batched), only the first
+        ``num_active`` updates run and the rest pass the state through with
+        NaN metrics: one compiled program then serves a shorter last epoch.
+        """
+        if num_active is None:
+            return jax.lax.scan(lambda s, _: self.update(s), state, None, num_updates)
+        _, metric_shapes = jax.eval_shape(self.update, state)
+
+        def skip(s: PPOState):
+            def blank(m):
+                fill = jnp.nan if jnp.issubdtype(m.dtype, jnp.floating) else 0
+                return jnp.full(m.shape, fill, m.dtype)
+
+            return s, jax.tree.map(blank, metric_shapes)
+
+        def step(s: PPOState, i: jax.Array):
+            return jax.lax.cond(i < num_active, self.update, skip, s)
+
+        return jax.lax.scan(step, state, jnp.arange(num_updates))
 
 
 def make(config: PPOConfig | None = None, **overrides: Any) -> PPO:

@@ -146,12 +146,30 @@ def test_stop_request_ends_after_the_epoch_with_its_exit_code(algo):
 
 @pytest.mark.parametrize(
     ("remaining", "requested", "expected"),
-    [(32, 4, 4), (30, 16, 15), (292, 16, 4), (7, 16, 7), (13, 4, 1), (10, 0, 1)],
+    [(32, 4, [4] * 8), (30, 16, [16, 14]), (381, 16, [16] * 23 + [13]), (7, 16, [7]), (13, 4, [4, 4, 4, 1]),
+     (10, 0, [1] * 10)],
 )
-def test_epoch_updates_divides_the_remaining_updates(remaining, requested, expected):
-    k = epoch_updates(remaining, requested)
-    assert k == expected
-    assert remaining % k == 0 and 1 <= k <= max(1, requested)
+def test_epoch_updates_fill_epochs_and_end_exactly(remaining, requested, expected):
+    sizes = epoch_updates(remaining, requested)
+    assert sizes == expected
+    assert sum(sizes) == remaining
+
+
+def test_short_last_epoch_runs_exactly_the_remaining_updates_with_one_compile(tmp_path):
+    config = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 11, num_minibatches=2, update_epochs=1)
+    algo = ppo.make(config)
+    recorder = RecordingLogger()
+    components = TrainingComponents(algo=algo, loggers=LoggerGroup([recorder]), updates_per_epoch=4,
+                                    report=lambda m: None)
+    trainer = Trainer(components, algo.init(jax.random.PRNGKey(0)))
+    assert trainer.run() == EXIT_OK
+    assert trainer.traces == 1
+    assert [r["update"] for r in recorder.records] == list(range(1, 12))
+    assert all(np.isfinite(r["total_loss"]) for r in recorder.records)
+    # The masked tail changes nothing: the same 11 updates as pure train.
+    pure_state, _ = jax.jit(algo.train)(jax.random.PRNGKey(0))
+    for ours, reference in zip(jax.tree.leaves(trainer.state.params), jax.tree.leaves(pure_state.params)):
+        np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_epoch_summary_pools_episodes_over_the_epoch():
