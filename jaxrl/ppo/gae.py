@@ -6,6 +6,15 @@ import jax
 import jax.numpy as jnp
 
 
+def _recurrence(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign):
+    """``(d, c)`` of the recurrence ``A_t = d_t + c_t * A_{t+1}``."""
+    not_terminated = 1.0 - terminated.astype(values.dtype)
+    not_done = 1.0 - jnp.logical_or(terminated, truncated).astype(values.dtype)
+    sign = jnp.ones_like(values) if next_sign is None else next_sign.astype(values.dtype)
+    deltas = rewards + gamma * sign * next_values * not_terminated - values
+    return deltas, gamma * gae_lambda * sign * not_done
+
+
 def gae(
     rewards: jax.Array,
     values: jax.Array,
@@ -31,11 +40,7 @@ def gae(
     since the next value is then from the opponent's point of view.
     Returns ``(advantages, targets = advantages + values)``.
     """
-    not_terminated = 1.0 - terminated.astype(values.dtype)
-    not_done = 1.0 - jnp.logical_or(terminated, truncated).astype(values.dtype)
-    sign = jnp.ones_like(values) if next_sign is None else next_sign.astype(values.dtype)
-    deltas = rewards + gamma * sign * next_values * not_terminated - values
-    decay = gamma * gae_lambda * sign * not_done
+    deltas, decay = _recurrence(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign)
 
     # A_t = d_t + c_t * A_{t+1} is a linear recurrence: compose the affine maps
     # x -> d_t + c_t x with a log-depth associative scan instead of T
@@ -51,11 +56,7 @@ def gae_sequential(
     rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign=None
 ) -> tuple[jax.Array, jax.Array]:
     """The same quantity as `gae` with a plain reverse `lax.scan` (reference and tests)."""
-    not_terminated = 1.0 - terminated.astype(values.dtype)
-    not_done = 1.0 - jnp.logical_or(terminated, truncated).astype(values.dtype)
-    sign = jnp.ones_like(values) if next_sign is None else next_sign.astype(values.dtype)
-    deltas = rewards + gamma * sign * next_values * not_terminated - values
-    decay = gamma * gae_lambda * sign * not_done
+    deltas, decay = _recurrence(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign)
 
     def step(next_advantage, inputs):
         delta, factor = inputs
