@@ -89,21 +89,32 @@ class Checkpointer:
 
         The state is copied on device and handed to a background thread that
         runs orbax's save, so the training loop (which donates ``state`` to
-        the next epoch) only waits for the copy. Saves run one at a time, in
+        the next epoch) only waits for the copy (with several processes the
+        save runs in place: orbax saves are collective). Saves run one at a time, in
         order; a failed save is raised by the next `save` or by `wait`.
         """
         start = time.perf_counter()
         self._raise_failed()
-        snapshot = jax.block_until_ready(jax.tree.map(lambda x: x.copy(), state))
-        self._pending.append(self._worker.submit(self._manager.save, step, args=self._args(snapshot, meta), force=True))
+        self._submit(self._manager.save, step, args=self._args(self._snapshot(state), meta), force=True)
         self.last_save_seconds = time.perf_counter() - start
         return self.last_save_seconds
 
     def save_best(self, step: int, state: Any, meta: dict) -> None:
         """Like `save`, into ``directory/best`` (one kept)."""
         self._raise_failed()
-        snapshot = jax.block_until_ready(jax.tree.map(lambda x: x.copy(), state))
-        self._pending.append(self._worker.submit(self._save_best_now, step, snapshot, meta))
+        self._submit(self._save_best_now, step, self._snapshot(state), meta)
+
+    @staticmethod
+    def _snapshot(state: Any) -> Any:
+        # An on-device copy: the caller may donate `state` to the next epoch right away.
+        return jax.block_until_ready(jax.tree.map(lambda x: x.copy(), state))
+
+    def _submit(self, fn, *args, **kwargs) -> None:
+        """Run ``fn`` on the save thread; with several processes, here (orbax's saves are collective)."""
+        if jax.process_count() > 1:
+            fn(*args, **kwargs)
+            return
+        self._pending.append(self._worker.submit(fn, *args, **kwargs))
 
     def _save_best_now(self, step: int, state: Any, meta: dict) -> None:
         ocp = _orbax()
