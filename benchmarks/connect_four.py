@@ -28,20 +28,35 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.connect_four", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.connect_four", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget, everything included")
     parser.add_argument("--minimax-depth", type=int, default=2, help="depth of the minimax opponent")
-    parser.add_argument("--games", type=int, default=1000, help="final evaluation: games per seat per opponent")
+    parser.add_argument(
+        "--games", type=int, default=1000, help="final evaluation: games per seat per opponent"
+    )
     parser.add_argument("--target", type=float, default=0.8, help="win rate needed from both seats")
     parser.add_argument("--target-opponent", choices=("minimax", "random"), default="minimax")
-    parser.add_argument("--reserve", type=float, default=90.0,
-                        help="seconds of the budget kept for evaluation: its compiles, the periodic and final games")
+    parser.add_argument(
+        "--reserve",
+        type=float,
+        default=90.0,
+        help="seconds of the budget kept for evaluation: its compiles, the periodic and final games",
+    )
     parser.add_argument("--updates-per-epoch", type=int, default=16)
-    parser.add_argument("--evaluations", type=int, default=5, help="periodic game evaluations during training")
+    parser.add_argument(
+        "--evaluations", type=int, default=5, help="periodic game evaluations during training"
+    )
     parser.add_argument("--eval-games", type=int, default=200, help="periodic evaluation: games per seat")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a PPO field of the preset, e.g. --set num_envs=4096 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a PPO field of the preset, e.g. --set num_envs=4096 (repeatable)",
+    )
     parser.add_argument("--out", default="benchmarks/results/connect_four", help="output directory")
     return parser.parse_args(argv)
 
@@ -75,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     config = preset("ConnectFour-v0", **overrides(args.set))
     k = args.updates_per_epoch
     device = jax.devices()[0]
-    print(f"Connect Four self-play: {budget:.0f}s budget on {len(jax.devices())} x {device.platform}:{device.device_kind}, "
-          f"jax {jax.__version__}; {config.num_envs} envs x {config.num_steps} steps per update", flush=True)
+    print(
+        f"Connect Four self-play: {budget:.0f}s budget on {len(jax.devices())} x {device.platform}:{device.device_kind}, "
+        f"jax {jax.__version__}; {config.num_envs} envs x {config.num_steps} steps per update",
+        flush=True,
+    )
 
     # Probe: seconds per update of this batch shape (compile apart, warm-up apart).
     probe = ppo.make(config.replace(total_timesteps=config.batch_size * k * 1000))
@@ -93,11 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     left = budget - args.reserve - (time.perf_counter() - start) - 1.2 * probe_compile
     num_updates = int(left / seconds_per_update) // k * k
     if num_updates < k:
-        print(f"error: the budget leaves no time to train ({seconds_per_update:.3f}s per update)", file=sys.stderr)
+        print(
+            f"error: the budget leaves no time to train ({seconds_per_update:.3f}s per update)",
+            file=sys.stderr,
+        )
         return 2
     config = config.replace(total_timesteps=num_updates * config.batch_size)
-    print(f"probe: {seconds_per_update * 1e3:.1f} ms per update ({config.batch_size / seconds_per_update:,.0f} steps/s), "
-          f"compile {probe_compile:.1f}s -> {num_updates} updates, {config.total_timesteps:,} env steps", flush=True)
+    print(
+        f"probe: {seconds_per_update * 1e3:.1f} ms per update ({config.batch_size / seconds_per_update:,.0f} steps/s), "
+        f"compile {probe_compile:.1f}s -> {num_updates} updates, {config.total_timesteps:,} env steps",
+        flush=True,
+    )
 
     algo = ppo.make(config)
     num_epochs = num_updates // k
@@ -111,11 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     class Progress:
         def log(self, record):
             if "eval/elo" in record:
-                line = [f"update {record['update']}", f"{time.perf_counter() - start:.0f}s", f"sps {record['sps']:,.0f}"]
+                line = [
+                    f"update {record['update']}",
+                    f"{time.perf_counter() - start:.0f}s",
+                    f"sps {record['sps']:,.0f}",
+                ]
                 for name in ("random", minimax):
                     if f"eval/vs_{name}/black_win_rate" in record:
-                        line.append(f"vs {name} black {record[f'eval/vs_{name}/black_win_rate']:.3f} "
-                                    f"white {record[f'eval/vs_{name}/white_win_rate']:.3f}")
+                        line.append(
+                            f"vs {name} black {record[f'eval/vs_{name}/black_win_rate']:.3f} "
+                            f"white {record[f'eval/vs_{name}/white_win_rate']:.3f}"
+                        )
                 line.append(f"elo {record['eval/elo']:.0f}")
                 report(" | ".join(line))
 
@@ -124,38 +154,54 @@ def main(argv: list[str] | None = None) -> int:
 
     (out_dir / "metrics.jsonl").unlink(missing_ok=True)
     loggers = LoggerGroup([JsonlLogger(out_dir / "metrics.jsonl"), Progress()], report)
-    components = TrainingComponents(algo=algo, loggers=loggers, callbacks=[callback], updates_per_epoch=k, report=report)
+    components = TrainingComponents(
+        algo=algo, loggers=loggers, callbacks=[callback], updates_per_epoch=k, report=report
+    )
     trainer = Trainer(components, algo.init(jax.random.PRNGKey(args.seed)))
     code = trainer.run()
     loggers.close()
     train_end = time.perf_counter()
     stats = algo.observation_statistics(trainer.state.env_state)
-    rates = game_rates(algo, trainer.state.params, stats, jax.random.PRNGKey(args.seed + 7), args.games,
-                       args.minimax_depth)
+    rates = game_rates(
+        algo, trainer.state.params, stats, jax.random.PRNGKey(args.seed + 7), args.games, args.minimax_depth
+    )
     wall = time.perf_counter() - start
 
     target_name = minimax if args.target_opponent == "minimax" else "random"
     black, white = rates[target_name]["black_win_rate"], rates[target_name]["white_win_rate"]
     passed = code == 0 and black >= args.target and white >= args.target and wall <= budget
     result = {
-        "device": f"{device.platform}:{device.device_kind}", "num_devices": len(jax.devices()), "jax": jax.__version__,
+        "device": f"{device.platform}:{device.device_kind}",
+        "num_devices": len(jax.devices()),
+        "jax": jax.__version__,
         "command": "python -m benchmarks.connect_four " + " ".join(sys.argv[1:] if argv is None else argv),
-        "budget_seconds": budget, "wall_seconds": wall, "train_seconds": train_end - start,
-        "final_eval_seconds": wall - (train_end - start), "compile_seconds": trainer.compile_seconds,
-        "seconds_per_update_probe": seconds_per_update, "num_updates": num_updates,
-        "env_steps": config.total_timesteps, "config": {k_: getattr(config, k_) for k_ in config.__dataclass_fields__},
-        "games_per_seat": args.games, "rates": rates, "elo": float(callback.ratings.mean()),
+        "budget_seconds": budget,
+        "wall_seconds": wall,
+        "train_seconds": train_end - start,
+        "final_eval_seconds": wall - (train_end - start),
+        "compile_seconds": trainer.compile_seconds,
+        "seconds_per_update_probe": seconds_per_update,
+        "num_updates": num_updates,
+        "env_steps": config.total_timesteps,
+        "config": {k_: getattr(config, k_) for k_ in config.__dataclass_fields__},
+        "games_per_seat": args.games,
+        "rates": rates,
+        "elo": float(callback.ratings.mean()),
         "target": {"opponent": target_name, "win_rate": args.target, "passed": passed},
     }
     (out_dir / "connect_four.json").write_text(json.dumps(result, indent=1, default=str))
-    print(f"\n{'opponent':<10} {'seat':<6} {'win':>6} {'draw':>6} {'loss':>6}   ({args.games} games per seat, greedy)")
+    print(
+        f"\n{'opponent':<10} {'seat':<6} {'win':>6} {'draw':>6} {'loss':>6}   ({args.games} games per seat, greedy)"
+    )
     for name, table in rates.items():
         for colour in ("black", "white"):
             row = " ".join(f"{table[f'{colour}_{label}_rate']:6.3f}" for label in ("win", "draw", "loss"))
             print(f"{name:<10} {colour:<6} {row}")
-    print(f"wall {wall:.0f}s of {budget:.0f}s (training {train_end - start:.0f}s, {config.total_timesteps:,} env steps); "
-          f"target {target_name} >= {args.target} from both seats: {'PASS' if passed else 'FAIL'}; "
-          f"wrote {out_dir / 'connect_four.json'}")
+    print(
+        f"wall {wall:.0f}s of {budget:.0f}s (training {train_end - start:.0f}s, {config.total_timesteps:,} env steps); "
+        f"target {target_name} >= {args.target} from both seats: {'PASS' if passed else 'FAIL'}; "
+        f"wrote {out_dir / 'connect_four.json'}"
+    )
     return 0 if passed else 1
 
 

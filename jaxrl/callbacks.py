@@ -145,9 +145,9 @@ class GameEvaluationCallback(Callback):
     Elo (``eval/elo``): random is anchored at 0; the minimax opponent's fixed
     rating is calibrated once from a match against random (logged as
     ``eval/vs_minimax<d>/elo``); a snapshot keeps the agent's rating at the
-    time it was taken. After each evaluation round the agent's rating takes
-    one `selfplay.elo_update` step with factor ``elo_k``, every opponent's
-    score rate (both seats) counting as one result. With ``--num-seeds`` > 1
+    time it was taken. After each evaluation round the agent's rating is
+    updated game by game (`selfplay.elo_update_games`, factor ``elo_k``) over
+    all the round's games in a random order. With ``--num-seeds`` > 1
     every seed is evaluated (rates pool the seeds' games; ``eval/elo`` is the
     mean, ``eval/elo/seed_<i>`` each seed's). Games run on device, one
     compiled program per opponent; only the rating bookkeeping is on the host.
@@ -162,7 +162,7 @@ class GameEvaluationCallback(Callback):
         pool_size: int = 8,
         *,
         snapshot_every: int | None = None,
-        elo_k: float = 32.0,
+        elo_k: float = 8.0,
         opening_moves: int = 2,
         calibration_games: int = 500,
         seed: int = 0,
@@ -178,6 +178,7 @@ class GameEvaluationCallback(Callback):
         self.opening_moves = opening_moves
         self.calibration_games = calibration_games
         self._key = jax.random.PRNGKey(seed + 2_000_003)
+        self._order = np.random.default_rng(seed)  # the order of games in the Elo updates
         self._matches: dict[str, Any] | None = None
         self._pool = None
         self.pool_ratings: np.ndarray | None = None  # [pool_size, num_seeds], by slot
@@ -276,15 +277,15 @@ class GameEvaluationCallback(Callback):
 
         start = time.perf_counter()
         out: dict[str, Any] = {}
-        results: list[list[tuple[float, float]]] = [[] for _ in range(len(self.ratings))]  # per seed
+        results: list[list[tuple[float, float]]] = [[] for _ in range(len(self.ratings))]  # per seed, per game
         for name, match in self._matches.items():
             self._key, key = jax.random.split(self._key)
             counts = {k: np.asarray(v) for k, v in jax.device_get(match(agent, key)).items()}  # [S, 2]
             out.update(_seat_rates(f"eval/vs_{name}", counts, self.games))
             if name != "random":
                 out[f"eval/vs_{name}/elo"] = self.anchors[name]
-            for seed, score in enumerate(_score_rates(counts, self.games)):
-                results[seed].append((self.anchors[name], score))
+            for seed in range(len(self.ratings)):
+                results[seed] += _game_scores(counts, seed, self.anchors[name])
         size = 0 if self._pool is None else self._pool.size()
         if size:
             totals = {"wins": 0, "draws": 0, "losses": 0}
@@ -294,11 +295,14 @@ class GameEvaluationCallback(Callback):
                 counts = {k: np.asarray(v) for k, v in member_counts.items()}  # [S, 2]
                 for k in totals:
                     totals[k] += int(counts[k].sum())
-                for seed, score in enumerate(_score_rates(counts, self.games)):
-                    results[seed].append((float(self.pool_ratings[slot, seed]), score))
+                for seed in range(len(self.ratings)):
+                    results[seed] += _game_scores(counts, seed, float(self.pool_ratings[slot, seed]))
             played = sum(totals.values())
             out.update({f"eval/vs_pool/{_OUTCOME_LABELS[k]}_rate": n / played for k, n in totals.items()})
-        self.ratings = np.array([selfplay.elo_update(r, res, self.elo_k) for r, res in zip(self.ratings, results)])
+        self.ratings = np.array([
+            selfplay.elo_update_games(rating, [games[i] for i in self._order.permutation(len(games))], self.elo_k)
+            for rating, games in zip(self.ratings, results)
+        ])
         out["eval/elo"] = float(self.ratings.mean())
         if len(self.ratings) > 1:
             out.update({f"eval/elo/seed_{i}": float(r) for i, r in enumerate(self.ratings)})
@@ -320,6 +324,9 @@ def _seat_rates(prefix: str, counts: dict[str, np.ndarray], games: int) -> dict[
     return out
 
 
-def _score_rates(counts: dict[str, np.ndarray], games: int) -> np.ndarray:
-    """Elo score rate ``[num_seeds]`` over both seats: (wins + draws / 2) / games played."""
-    return (counts["wins"].sum(axis=1) + 0.5 * counts["draws"].sum(axis=1)) / (2 * games)
+def _game_scores(counts: dict[str, np.ndarray], seed: int, opponent_rating: float) -> list[tuple[float, float]]:
+    """``(opponent_rating, score)`` for every game of ``seed`` (both seats) in ``counts`` ``[num_seeds, 2]``."""
+    out: list[tuple[float, float]] = []
+    for key, score in (("wins", 1.0), ("draws", 0.5), ("losses", 0.0)):
+        out += [(opponent_rating, score)] * int(counts[key][seed].sum())
+    return out

@@ -107,9 +107,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         lr=1e-3, gamma=0.95, gae_lambda=0.95, ent_coef=0.0, normalize_rewards=True,
         hidden_sizes=(64, 64), anneal_lr=True,
     ),
+    # Self-play; tuned to beat random play >= 95% from either seat within 15 minutes on a 2-core CPU
+    # (the conv torso is ~100x slower per step there). The strong entropy bonus keeps the self-play
+    # opponent varied; gamma < 1 makes the policy take wins now rather than later.
     "ConnectFour-v0": dict(
-        total_timesteps=20_000_000, num_envs=512, num_steps=64, update_epochs=4, num_minibatches=8,
-        lr=3e-4, gamma=1.0, gae_lambda=0.95, ent_coef=0.01, hidden_sizes=(256, 256), activation="relu",
+        total_timesteps=5_242_880, num_envs=1024, num_steps=16, update_epochs=4, num_minibatches=8,
+        lr=3e-4, gamma=0.99, gae_lambda=0.95, ent_coef=0.1, hidden_sizes=(256, 256), activation="relu",
+        network="mlp",
     ),
 }
 
@@ -207,8 +211,8 @@ class TrainConfig:
     """Two-player games: search depth in plies of the minimax evaluation opponent (0: no minimax opponent)."""
     opponent_pool_size: int = 8
     """Two-player games: past-policy snapshots kept for evaluation and Elo, one added per evaluation (0: none)."""
-    elo_k: float = 32.0
-    """Two-player games: Elo K factor; each opponent's match (both seats) counts as one result with its score rate."""
+    elo_k: float = 8.0
+    """Two-player games: Elo K factor per game (each evaluation's games update the rating one at a time)."""
     target_return: float | None = None
     """Stop early once the (eval, else training) mean return reaches this."""
     checkpoint_every: int = 10

@@ -17,8 +17,9 @@ PANELS = (
     ("episode_return", "episode return (training)"),
     ("eval/episode_return", "episode return (evaluation)"),
     ("black_wins_rate", "black win rate"),
-    ("eval/vs_random/win_rate", "win rate vs random (evaluation)"),
-    ("eval/vs_minimax*/win_rate", "win rate vs {} (evaluation)"),  # one panel per depth logged
+    # "a|b": several series in one panel (solid, dashed); "*": one panel per matching key logged.
+    ("eval/vs_random/black_win_rate|eval/vs_random/white_win_rate", "win rate vs random: black -, white --"),
+    ("eval/vs_minimax*/black_win_rate|eval/vs_minimax*/white_win_rate", "win rate vs {}: black -, white --"),
     ("eval/elo", "Elo (evaluation)"),
     ("value_loss", "value loss"),
     ("entropy", "entropy"),
@@ -44,8 +45,11 @@ def _expand_panels(runs: dict[str, list[dict]]) -> list[tuple[str, str]]:
         if "*" not in key:
             panels.append((key, title))
             continue
-        logged = sorted({k for records in runs.values() for r in records for k in r if fnmatch.fnmatchcase(k, key)})
-        panels.extend((k, title.format(k.split("/")[1].removeprefix("vs_"))) for k in logged)
+        first = key.split("|")[0]
+        logged = sorted({k for records in runs.values() for r in records for k in r if fnmatch.fnmatchcase(k, first)})
+        for match in logged:
+            name = match.split("/")[1]  # e.g. vs_minimax2
+            panels.append((key.replace("vs_minimax*", name), title.format(name.removeprefix("vs_"))))
     return panels
 
 
@@ -57,20 +61,24 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     runs = {str(d): read_jsonl(Path(d) / "metrics.jsonl") for d in run_dirs}
-    panels = [(k, t) for k, t in _expand_panels(runs) if any(_series(r, k)[0] for r in runs.values())]
+    panels = [(k, t) for k, t in _expand_panels(runs)
+              if any(_series(r, part)[0] for r in runs.values() for part in k.split("|"))]
     if not panels:
         raise ValueError("no metrics to plot yet")
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
-    for ax, (key, title) in zip(axes.flat, panels):
-        for name, records in runs.items():
-            xs, ys = _series(records, key)
-            if xs:
-                ax.plot(xs, ys, label=Path(name).name, linewidth=1.2)
-            std_xs, std_ys = _series(records, key + "_std")
-            if xs and std_xs and len(std_ys) == len(ys):
-                ax.fill_between(xs, [y - s for y, s in zip(ys, std_ys)], [y + s for y, s in zip(ys, std_ys)], alpha=0.2)
+    for ax, (keys, title) in zip(axes.flat, panels):
+        for run_index, (name, records) in enumerate(runs.items()):
+            for key, style in zip(keys.split("|"), ("-", "--", ":")):
+                xs, ys = _series(records, key)
+                if xs:
+                    ax.plot(xs, ys, style, color=f"C{run_index}", linewidth=1.2,
+                            label=Path(name).name if style == "-" else None)
+                std_xs, std_ys = _series(records, key + "_std")
+                if xs and std_xs and len(std_ys) == len(ys):
+                    ax.fill_between(xs, [y - s for y, s in zip(ys, std_ys)], [y + s for y, s in zip(ys, std_ys)],
+                                    color=f"C{run_index}", alpha=0.2)
         ax.set_title(title)
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxrl.opponents import uniform_choice
+
 
 def mover_reward(seat_reward: jax.Array, player: jax.Array) -> jax.Array:
     """Reward ``[B]`` of the seat that acted, from per-seat rewards ``[B, num_players]``."""
@@ -88,10 +90,6 @@ def agent_policy(algo: Any, params: Any, obs_stats: Any = None, *, greedy: bool 
     return policy
 
 
-def _uniform_legal(key: jax.Array, mask: jax.Array) -> jax.Array:
-    return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf)).astype(jnp.int32)
-
-
 def play_match(
     env: Any,
     params: Any,
@@ -136,7 +134,7 @@ def play_match(
         action_b = jax.vmap(policy_b)(game_keys(key_b), state, obs, mask)
         action = jnp.where(mover == a_seat, action_a, action_b)
         if opening_moves > 0:
-            opening = jax.vmap(_uniform_legal)(game_keys(key_open), mask)
+            opening = jax.vmap(uniform_choice)(game_keys(key_open), mask)
             action = jnp.where(moves < opening_moves, opening, action)
         next_obs, next_state, reward, terminated, truncated, _ = batch_step(game_keys(key_step), state, action, params)
         returns = returns + jnp.where(done[:, None], 0.0, reward)
@@ -233,6 +231,17 @@ def elo_update(rating: float, results: list[tuple[float, float]], k: float) -> f
         rating + k * sum(score - expected(rating, opponent_rating))
     """
     return rating + k * sum(score - elo_expected(rating, opponent) for opponent, score in results)
+
+
+def elo_update_games(rating: float, games: list[tuple[float, float]], k: float) -> float:
+    """Standard Elo, one game at a time: ``(opponent_rating, score)`` per game, in the order given.
+
+    Each game moves the rating by ``k * (score - expected(rating, opponent_rating))``
+    from the rating after the previous game (score 1 win, 0.5 draw, 0 loss).
+    """
+    for opponent, score in games:
+        rating += k * (score - elo_expected(rating, opponent))
+    return rating
 
 
 def elo_from_score(score_rate: float, games: int, opponent_rating: float = 0.0) -> float:

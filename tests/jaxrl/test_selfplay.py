@@ -270,6 +270,21 @@ def test_elo_expected_and_update_hand_computed():
     assert selfplay.elo_update(0.0, [(0.0, 0.75)], k=16) == pytest.approx(4.0)
 
 
+def test_elo_update_games_one_game_at_a_time_hand_computed():
+    # A win against an equal: +16. Then a loss against 1500 from 1516: expected 1 / (1 + 10^(-16/400)).
+    expected = 1 / (1 + 10 ** (-16 / 400))
+    assert expected == pytest.approx(0.52301, abs=1e-5)
+    assert selfplay.elo_update_games(1500, [(1500, 1.0)], k=32) == pytest.approx(1516)
+    assert selfplay.elo_update_games(1500, [(1500, 1.0), (1500, 0.0)], k=32) == pytest.approx(1516 - 32 * expected)
+    assert selfplay.elo_update_games(1500, [], k=32) == 1500
+    # Many games at a fixed score rate settle near the rating whose expectation is that rate.
+    games = [(0.0, 1.0)] * 9 + [(0.0, 0.0)]  # 90% against a player rated 0
+    rating = 0.0
+    for _ in range(200):
+        rating = selfplay.elo_update_games(rating, games, k=4)
+    assert rating == pytest.approx(selfplay.elo_from_score(0.9, 10**6), abs=30)
+
+
 def test_elo_from_score_inverts_the_expectation():
     assert selfplay.elo_from_score(0.5, 100) == pytest.approx(0.0)
     assert selfplay.elo_from_score(1 / 1.1, 100, opponent_rating=100) == pytest.approx(500)
