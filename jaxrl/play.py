@@ -132,7 +132,14 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     parser.add_argument("--seed", type=int, default=0, help="random seed of the agent's sampling")
     args = parser.parse_args(argv)
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    try:
+        return _play(args, stdin, stdout)
+    except KeyboardInterrupt:
+        print("\nbye", file=stdout, flush=True)
+        return 130
 
+
+def _play(args, stdin: TextIO, stdout: TextIO) -> int:
     from jaxrl.checkpoint import CheckpointError
     from jaxrl.config import ConfigError
     from jaxrl.evaluate import eval_env, load_policy
@@ -167,9 +174,6 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
         play_game(env, env_params, agent, args.seat, jax.random.PRNGKey(args.seed), read_line, write)
     except QuitGame:
         write("bye")
-    except KeyboardInterrupt:
-        write("\nbye")
-        return 130
     return 0
 
 
