@@ -296,8 +296,9 @@ def corrupted_resume(tmp_path_factory, cli_env, base_run):
 def test_corrupted_checkpoint_is_named_and_skipped_on_resume(corrupted_resume):
     run_dir, resumed = corrupted_resume
     assert resumed.returncode == 0, runs.describe(resumed)
-    output = resumed.stdout + resumed.stderr
-    named = [line for line in output.splitlines() if str(run_dir / "checkpoints" / "32") in line]
+    # Our report goes to stdout. stderr is not searched: about one resume in ten, orbax's abandoned
+    # TensorStore reads dump their specs (which contain the path) there as "Exception ignored" noise.
+    named = [line for line in resumed.stdout.splitlines() if str(run_dir / "checkpoints" / "32") in line]
     assert len(named) == 1 and "unreadable" in named[0], runs.describe(resumed)
     assert "resuming after update 24" in resumed.stdout
     # Not asserted: no traceback. About one resume in ten after a truncated array file, orbax's abandoned
