@@ -108,11 +108,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         hidden_sizes=(64, 64), anneal_lr=True,
     ),
     # Self-play; tuned to beat random play >= 95% from either seat within 15 minutes on a 2-core CPU
-    # (the conv torso is ~100x slower per step there). The strong entropy bonus keeps the self-play
-    # opponent varied; gamma < 1 makes the policy take wins now rather than later.
+    # (the conv torso is ~200x slower per step there). The strong entropy bonus keeps the self-play
+    # opponent varied and stops black/white exploitation cycles (with 0.1, 1 seed of 3 ended at
+    # 92% / 87% against random; with 0.2 all 3 beat it >= 98.5% from both seats); gamma < 1 makes
+    # the policy take a win now rather than later.
     "ConnectFour-v0": dict(
         total_timesteps=5_242_880, num_envs=1024, num_steps=16, update_epochs=4, num_minibatches=8,
-        lr=3e-4, gamma=0.99, gae_lambda=0.95, ent_coef=0.1, hidden_sizes=(256, 256), activation="relu",
+        lr=3e-4, gamma=0.99, gae_lambda=0.95, ent_coef=0.2, hidden_sizes=(256, 256), activation="relu",
         network="mlp",
     ),
 }
