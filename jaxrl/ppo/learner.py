@@ -19,11 +19,12 @@ from flax import struct
 import envs
 from envs import spaces, wrappers
 from jaxrl import selfplay
-from jaxrl.config import PPOConfig, validate
+from jaxrl.config import ConfigError, PPOConfig, validate
 from jaxrl.networks import ActorCritic, make_distribution
+from jaxrl.ppo import fused
 from jaxrl.ppo.gae import gae
-from jaxrl.ppo.losses import LossInfo, ppo_loss
-from jaxrl.sharding import split_over_devices
+from jaxrl.ppo.losses import LossInfo, ppo_loss, standardize
+from jaxrl.sharding import ENV_AXIS, split_over_devices
 
 
 @struct.dataclass
@@ -128,10 +129,21 @@ class PPO:
             )
             is not None
         )
+        self.fused_gradient = self._use_fused_gradient()
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),
             optax.adam(self._learning_rate_schedule, eps=config.adam_eps),
         )
+
+    def _use_fused_gradient(self) -> bool:
+        setting = self.config.fused_gradient
+        if setting == "off":
+            return False
+        obs_shape = self.env.observation_space(self.env_params).shape
+        reason = fused.supports(self.network, self.has_mask, obs_shape)
+        if setting == "on" and reason is not None:
+            raise ConfigError(f"--fused-gradient on does not support {reason}; use --fused-gradient auto or off")
+        return reason is None and (setting == "on" or jax.default_backend() == "gpu")
 
     # -- counters and schedules ----------------------------------------------------
     def _learning_rate(self, update: jax.Array) -> jax.Array:
@@ -242,26 +254,67 @@ class PPO:
         return ppo_loss(
             dist, values, batch.action, batch.log_prob, batch.value, batch.advantage, batch.target,
             clip_eps=cfg.clip_eps, vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
-            clip_value_loss=cfg.clip_value_loss, normalize_advantages=cfg.normalize_advantages,
+            clip_value_loss=cfg.clip_value_loss, normalize_advantages=False,  # done per epoch in _deal
+        )
+
+    def _grad(self, params: Any, minibatch: Batch) -> tuple[Any, LossInfo]:
+        """Gradient of the loss over one minibatch, fused into one kernel where it applies."""
+        cfg = self.config
+        mesh = jax.sharding.get_abstract_mesh()
+        devices = 1 if mesh.empty or ENV_AXIS not in mesh.axis_names else mesh.shape[ENV_AXIS]
+        if not (self.fused_gradient and fused.rows_fit(cfg.minibatch_size // devices)):
+            return jax.grad(self._loss, has_aux=True)(params, minibatch)
+        return fused.loss_and_grad(
+            params, minibatch.obs, minibatch.action, minibatch.log_prob, minibatch.value,
+            minibatch.advantage, minibatch.target,
+            clip_eps=cfg.clip_eps, vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
+            num_actions=self.network.action_dim, activation=cfg.activation,
+            clip_value_loss=cfg.clip_value_loss, row_axis=1 if cfg.per_env_shuffle else 0,
+            interpret=jax.default_backend() != "gpu",
         )
 
     def _minibatch_step(self, carry: tuple, minibatch: Batch) -> tuple[tuple, LossInfo]:
         params, opt_state = carry
-        grads, info = jax.grad(self._loss, has_aux=True)(params, minibatch)
+        grads, info = self._grad(params, minibatch)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), info
 
-    def _epoch(self, carry: tuple, key: jax.Array, batch: Batch) -> tuple[tuple, LossInfo]:
+    def _deal(self, key: jax.Array, batch: Batch) -> Batch:
+        """The epoch's minibatches: each ``[T, B, ...]`` leaf becomes ``[M, rows of one minibatch..., ...]``.
+
+        Per env (see `PPOConfig.shuffle`): every env's T steps are put in their own random
+        order and minibatch j takes the j-th T/M of them from every env, ``[M, T/M, B, ...]``;
+        nothing crosses the env axis, so a device mesh splitting it needs no data exchange
+        and the minibatches do not depend on the device count. Global: one permutation of all
+        T*B rows, ``[M, T*B/M, ...]``.
+        """
         cfg = self.config
-        permutation = jax.random.permutation(key, cfg.batch_size)
+        num_minibatches = cfg.num_minibatches
+        if cfg.per_env_shuffle:
+            order = jnp.argsort(jax.random.bits(key, (cfg.num_steps, cfg.num_envs)), axis=0)
 
-        def shuffle(x):
-            x = jnp.take(x.reshape((cfg.batch_size,) + x.shape[2:]), permutation, axis=0)
-            # Under a device mesh each device takes a slice of every minibatch (gradients then averaged).
-            return split_over_devices(x.reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]), axis=1)
+            def deal(x):
+                index = jnp.broadcast_to(order.reshape(order.shape + (1,) * (x.ndim - 2)), x.shape)
+                x = jnp.take_along_axis(x, index, axis=0)
+                return split_over_devices(x.reshape((num_minibatches, -1) + x.shape[1:]), axis=2)
+        else:
+            permutation = jax.random.permutation(key, cfg.batch_size)
 
-        unroll = min(cfg.minibatch_unroll, cfg.num_minibatches)
-        return jax.lax.scan(self._minibatch_step, carry, jax.tree.map(shuffle, batch), unroll=unroll)
+            def deal(x):
+                x = jnp.take(x.reshape((cfg.batch_size,) + x.shape[2:]), permutation, axis=0)
+                # Under a device mesh each device takes a slice of every minibatch (gradients then averaged).
+                return split_over_devices(x.reshape((num_minibatches, cfg.minibatch_size) + x.shape[1:]), axis=1)
+
+        minibatches = jax.tree.map(deal, batch)
+        if cfg.normalize_advantages:
+            # Every minibatch's advantage statistics at once, before the gradient steps (one
+            # cross-device reduction per epoch instead of two per step); the loss then uses them as is.
+            minibatches = minibatches._replace(advantage=standardize(minibatches.advantage, batch_axes=1))
+        return minibatches
+
+    def _epoch(self, carry: tuple, key: jax.Array, batch: Batch) -> tuple[tuple, LossInfo]:
+        unroll = min(self.config.minibatch_unroll, self.config.num_minibatches)
+        return jax.lax.scan(self._minibatch_step, carry, self._deal(key, batch), unroll=unroll)
 
     def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
         """One PPO iteration: rollout, GAE, ``update_epochs`` x ``num_minibatches`` steps."""
