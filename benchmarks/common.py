@@ -7,6 +7,7 @@ reports the median and every run. Optional libraries are imported lazily.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
 import faulthandler
@@ -56,6 +57,18 @@ class Timing:
             "median_seconds": self.median_seconds,
             "run_seconds": list(self.run_seconds),
         }
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` (``--set`` flags) as fields: values read as Python literals, else strings."""
+    out = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        try:
+            out[key.replace("-", "_")] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key.replace("-", "_")] = text
+    return out
 
 
 def compile_apart(fn: Callable, *args: Any, **jit_kwargs: Any) -> tuple[Any, float]:

@@ -20,7 +20,6 @@ seats, else 1.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import time
@@ -61,22 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, _, text = pair.partition("=")
-        try:
-            out[key.replace("-", "_")] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[key.replace("-", "_")] = text
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     args = parse_args(argv)
     import jax
 
+    from benchmarks.common import parse_overrides
     from jaxrl import ppo
     from jaxrl.callbacks import GameEvaluationCallback
     from jaxrl.config import preset
@@ -87,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = 60.0 * args.minutes
-    config = preset("ConnectFour-v0", **overrides(args.set))
+    config = preset("ConnectFour-v0", **parse_overrides(args.set))
     k = args.updates_per_epoch
     device = jax.devices()[0]
     print(

@@ -37,7 +37,7 @@ def measure_point(num_devices: int, num_envs: int, args: argparse.Namespace) -> 
     """SPS of ``args.updates`` PPO updates of ``num_envs`` CartPole envs split over ``num_devices``."""
     import jax
 
-    from benchmarks.common import compile_apart, time_runs
+    from benchmarks.common import compile_apart, parse_overrides, time_runs
     from jaxrl import ppo, sharding
     from jaxrl.config import PPOConfig, validate
 
@@ -47,7 +47,7 @@ def measure_point(num_devices: int, num_envs: int, args: argparse.Namespace) -> 
         num_steps=args.num_steps,
         num_minibatches=args.num_minibatches,
         total_timesteps=num_envs * args.num_steps * args.updates,
-    )
+    ).replace(**parse_overrides(args.set))
     validate(config, num_devices)
     algo = ppo.make(config)
     mesh = sharding.make_mesh(num_devices)
@@ -70,6 +70,7 @@ def measure_point(num_devices: int, num_envs: int, args: argparse.Namespace) -> 
         "envs_per_device": num_envs // num_devices,
         "num_steps": config.num_steps,
         "num_minibatches": config.num_minibatches,
+        "shuffle": "per_env" if config.per_env_shuffle else "global",
         "updates": args.updates,
         "env_steps": env_steps,
         "sps": env_steps / median,
@@ -162,6 +163,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--repeats", type=int, default=5, help="timed calls per point; the median is kept (default 5)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a PPO field at every point, e.g. --set shuffle=global (repeatable)",
+    )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
     )

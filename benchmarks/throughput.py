@@ -79,6 +79,7 @@ class Plan:
     hostloop_repeats: int | None  # None: --repeats
     rejax_runs: tuple[PPORun, ...]
     pendulum_timesteps: int | None  # None: the preset's
+    ppo_overrides: tuple[tuple[str, Any], ...] = ()  # --set: PPO fields changed in every CartPole run
 
 
 def cartpole_run(num_envs: int, quick: bool = False) -> PPORun:
@@ -146,6 +147,10 @@ def make_plan(args: argparse.Namespace, platform: str) -> Plan:
         changes["hostloop_run"] = replace(plan.hostloop_run, total_timesteps=int(args.hostloop_timesteps))
     if args.hostloop_checkpoint_every:
         changes["hostloop_checkpoint_every"] = args.hostloop_checkpoint_every
+    if args.set:
+        from benchmarks.common import parse_overrides
+
+        changes["ppo_overrides"] = tuple(parse_overrides(args.set).items())
     return replace(plan, **changes)
 
 
@@ -228,12 +233,19 @@ class Context:
 # -- PPO training ---------------------------------------------------------------------------------------
 
 
-def cartpole_config(run: PPORun):
+def cartpole_config(run: PPORun, plan: Plan):
     from jaxrl.config import PPOConfig
 
     return PPOConfig(
         num_envs=run.num_envs, total_timesteps=run.total_timesteps, num_minibatches=run.num_minibatches
-    )
+    ).replace(**dict(plan.ppo_overrides))
+
+
+def seeds_config(plan: Plan):
+    """The default CartPole-v1 config that the seeds section vmaps."""
+    from jaxrl.config import PPOConfig
+
+    return PPOConfig(total_timesteps=plan.seed_timesteps).replace(**dict(plan.ppo_overrides))
 
 
 def seeds_train_fn(algo, seed_init: str) -> Callable:
@@ -342,7 +354,7 @@ def section_ppo(ctx: Context) -> dict:
             "ppo",
             f"CartPole-v1 {run.num_envs} envs",
             lambda run=run: measure_training(
-                ctx, "ppo", f"CartPole-v1 {run.num_envs} envs", cartpole_config(run)
+                ctx, "ppo", f"CartPole-v1 {run.num_envs} envs", cartpole_config(run, ctx.plan)
             ),
         )
         for run in ctx.plan.ppo_runs
@@ -355,9 +367,7 @@ def section_ppo(ctx: Context) -> dict:
 
 
 def section_seeds(ctx: Context) -> dict:
-    from jaxrl.config import PPOConfig
-
-    config = PPOConfig(total_timesteps=ctx.plan.seed_timesteps)
+    config = seeds_config(ctx.plan)
     runs = [
         ctx.guarded(
             "seeds",
@@ -675,7 +685,7 @@ def measure_host_loop(ctx: Context, config) -> dict:
 
 def section_hostloop(ctx: Context) -> dict:
     run = ctx.plan.hostloop_run
-    config = cartpole_config(run)
+    config = cartpole_config(run, ctx.plan)
     pure = ctx.guarded(
         "hostloop",
         "pure train",
@@ -830,7 +840,7 @@ def peer_rejax(ctx: Context) -> dict:
         return {"skipped": f"rejax is not importable ({error}); pip install rejax"}
     comparisons = []
     for run in ctx.plan.rejax_runs:
-        config = cartpole_config(run)
+        config = cartpole_config(run, ctx.plan)
         name = f"CartPole-v1 {run.num_envs} envs"
         ours = find_run(
             ctx,
@@ -865,15 +875,13 @@ def importable(module: str) -> bool:
 
 def planned_jobs(ctx: Context, sections: list[str]) -> list[Job]:
     """Every program the chosen sections will compile (the host loop's own is compiled by Trainer)."""
-    from jaxrl.config import PPOConfig
-
     plan = ctx.plan
     jobs: list[Job] = []
     if "ppo" in sections:
-        jobs += [training_job(ctx, cartpole_config(run)) for run in plan.ppo_runs]
+        jobs += [training_job(ctx, cartpole_config(run, ctx.plan)) for run in plan.ppo_runs]
     if "seeds" in sections:
         jobs += [
-            training_job(ctx, PPOConfig(total_timesteps=plan.seed_timesteps), n) for n in plan.seed_counts
+            training_job(ctx, seeds_config(plan), n) for n in plan.seed_counts
         ]
     if "envs" in sections:
         import envs
@@ -881,13 +889,13 @@ def planned_jobs(ctx: Context, sections: list[str]) -> list[Job]:
         names = plan.env_names or envs.registered_names()
         jobs += [stepping_job(ctx, name) for name in names if name in envs.registered_names()]
     if "hostloop" in sections:
-        jobs.append(training_job(ctx, cartpole_config(plan.hostloop_run)))
+        jobs.append(training_job(ctx, cartpole_config(plan.hostloop_run, plan)))
     if "peers" in sections:
         if importable("gymnax"):
             jobs += [stepping_job(ctx, "CartPole-v1"), stepping_job(ctx, "CartPole-v1", "gymnax")]
         if importable("rejax") and importable("gymnax"):
             for run in plan.rejax_runs:
-                jobs += [training_job(ctx, cartpole_config(run)), rejax_job(ctx, cartpole_config(run))]
+                jobs += [training_job(ctx, cartpole_config(run, ctx.plan)), rejax_job(ctx, cartpole_config(run, ctx.plan))]
     if "pendulum" in sections:
         jobs.append(training_job(ctx, pendulum_config(ctx)))
     return jobs
@@ -1060,6 +1068,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(auto: map on CPU, where vmap deadlocks under jax 0.10.2, issue 3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a PPO field in every CartPole run, e.g. --set shuffle=global (repeatable)",
+    )
     parser.add_argument(
         "--compile-workers",
         type=int,

@@ -74,10 +74,6 @@ class PPOConfig:
     """Unroll factor of the rollout scan, a speed knob (fewer device loop iterations); 0: 4 on GPU/TPU, 1 on CPU."""
     minibatch_unroll: int = 1
     """Unroll factor of the minibatch scan: a speed knob, same results."""
-    fused_gradient: Literal["auto", "on", "off"] = "auto"
-    """Minibatch gradient as one fused GPU kernel (`jaxrl.ppo.fused`): same function, rounded differently.
-    'auto': on GPU when the network qualifies (MLP of two equal power-of-two widths, discrete unmasked
-    actions); 'on': always, or an error saying why not (on CPU it runs interpreted, slowly: for tests)."""
     shuffle: Literal["auto", "per_env", "global"] = "auto"
     """How each epoch deals the batch into minibatches. 'per_env': every env's steps are permuted on
     their own and each minibatch takes num_steps / num_minibatches of them from every env (no data
@@ -164,8 +160,6 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
             f"num_envs * num_steps = {config.num_envs} * {config.num_steps} = {config.batch_size} is not divisible "
             f"by --num-minibatches {config.num_minibatches}; choose a divisor of {config.batch_size}"
         )
-    if config.fused_gradient not in ("auto", "on", "off"):
-        raise ConfigError(f"--fused-gradient must be one of auto, on, off; got {config.fused_gradient!r}")
     if config.shuffle not in ("auto", "per_env", "global"):
         raise ConfigError(f"--shuffle must be one of auto, per_env, global; got {config.shuffle!r}")
     if config.shuffle == "per_env" and config.num_steps % config.num_minibatches:
@@ -268,7 +262,7 @@ class TrainConfig:
 RESUME_FREE_FIELDS = frozenset(
     {"total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "display_interval", "eval_every",
      "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
-     "checkpoint_every", "keep_checkpoints", "fused_gradient", "tensorboard", "wandb",
+     "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb",
      "wandb_project", "plot", "devices", "coordinator_address", "num_processes", "process_id"}
 )
 

@@ -164,9 +164,10 @@ class Trainer:
         return compiled
 
     # -- records -----------------------------------------------------------------------
-    def _records(self, metrics: dict[str, np.ndarray], epoch_seconds: float, k: int) -> list[dict[str, Any]]:
+    def _records(
+        self, metrics: dict[str, np.ndarray], epoch_seconds: float, sps: float, k: int
+    ) -> list[dict[str, Any]]:
         cfg = self.algo.config
-        sps = k * cfg.batch_size * self.num_seeds / epoch_seconds
         now = self.elapsed()
         updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)[0]
         records = []
@@ -262,10 +263,18 @@ class Trainer:
         The state is donated to the next epoch, so epoch n + 1 is dispatched
         early only when no callback needs epoch n's state (evaluation and
         checkpoint epochs, the last epoch and stop requests wait instead).
-        ``epoch_seconds`` is the wall time between two epochs' results.
+        ``epoch_seconds`` is the wall time between two epochs' results. On a GPU
+        the results of a pipelined epoch can reach the host only once the epoch
+        queued behind it has finished too, so single intervals are shifted by up
+        to an epoch around evaluation epochs (their sum is right); ``sps`` is
+        therefore the rate over all epochs of this run so far: env steps over
+        the summed intervals, which leave out the time the device sat idle
+        while callbacks needed the state.
         """
         last_record = None
         arrived = time.perf_counter()
+        steps_per_update = self.algo.config.batch_size * self.num_seeds
+        updates_run, seconds_run = 0, 0.0
         num_epochs = len(sizes)
         inflight = compiled(self.state, np.int32(sizes[0]))
         for epoch in range(1, num_epochs + 1):
@@ -285,7 +294,8 @@ class Trainer:
             self._check_finite(metrics, params_finite, active)
             self._update = int(np.max(metrics["update"]))
             self.state = None if pipelined else state
-            records = self._records(metrics, epoch_seconds, active)
+            updates_run, seconds_run = updates_run + active, seconds_run + epoch_seconds
+            records = self._records(metrics, epoch_seconds, updates_run * steps_per_update / seconds_run, active)
             last_record = epoch_summary(records)
             extra = self._run_callbacks(last_record)
             records[-1].update(extra)

@@ -21,6 +21,13 @@ class LossInfo(NamedTuple):
     clip_fraction: jax.Array
 
 
+def standardize(advantages: jax.Array, batch_axes: int = 0) -> jax.Array:
+    """``(A - mean) / (std + 1e-8)`` over every axis after the first ``batch_axes`` (each minibatch apart)."""
+    axes = tuple(range(batch_axes, advantages.ndim))
+    mean = advantages.mean(axis=axes, keepdims=True)
+    return (advantages - mean) / (advantages.std(axis=axes, keepdims=True) + 1e-8)
+
+
 def ppo_loss(
     dist: Distribution,
     values: jax.Array,
@@ -44,7 +51,7 @@ def ppo_loss(
     approx_kl is the low-variance estimator mean((r - 1) - log r).
     """
     if normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        advantages = standardize(advantages)
     log_probs = dist.log_prob(actions)
     log_ratio = log_probs - old_log_probs
     ratio = jnp.exp(log_ratio)

@@ -114,6 +114,11 @@ def test_other_loggers_receive_every_record(failing_run):
     for record in recorder.records:
         assert record["env_steps"] == record["update"] * 64
         assert {"time", "sps", "epoch", "total_loss"} <= set(record)
+    # sps is the rate over the run so far: env steps over the summed epoch intervals.
+    last_per_epoch = [r for r in recorder.records if r["update"] % 3 == 0]
+    seconds = np.cumsum([r["epoch_seconds"] for r in last_per_epoch])
+    for record, total in zip(last_per_epoch, seconds):
+        assert record["sps"] == pytest.approx(record["env_steps"] / total, rel=1e-9)
     # Metrics a callback returns land in its epoch's last record only.
     counted = [(r["update"], r["counted_epochs"]) for r in recorder.records if "counted_epochs" in r]
     assert counted == [(3 * i, i) for i in range(1, 5)]

@@ -307,3 +307,56 @@ def test_pendulum_runs_with_float_actions():
     for name in LOSS_METRICS:
         assert metrics[name].shape == (2,) and np.all(np.isfinite(metrics[name])), name
     assert algo.env_steps(state) == 128
+
+
+# -- minibatches -----------------------------------------------------------------------------
+
+
+def dealt(shuffle: str, key=KEY0, num_envs: int = 6, num_steps: int = 8, num_minibatches: int = 4):
+    """Minibatches of a batch whose every field holds its row's id ``t * num_envs + b``."""
+    algo = ppo.make(
+        CONFIG.replace(num_envs=num_envs, num_steps=num_steps, num_minibatches=num_minibatches, shuffle=shuffle)
+    )
+    ids = jnp.arange(num_steps * num_envs, dtype=jnp.float32).reshape(num_steps, num_envs)
+    batch = ppo.Batch(ids[..., None], ids.astype(jnp.int32), ids, None, ids, ids, ids)
+    minibatches = jax.jit(algo._deal)(key, batch)
+    rows = np.asarray(minibatches.obs[..., 0]).reshape(num_minibatches, -1)
+    return minibatches, rows
+
+
+@pytest.mark.parametrize("shuffle", ["per_env", "global"])
+def test_minibatches_deal_every_row_once(shuffle):
+    minibatches, rows = dealt(shuffle)
+    assert rows.shape == (4, 12)
+    assert sorted(rows.ravel().tolist()) == list(range(48))
+    # Every field went through the same permutation.
+    np.testing.assert_array_equal(np.asarray(minibatches.action).reshape(4, -1), rows)
+    np.testing.assert_array_equal(np.asarray(minibatches.log_prob).reshape(4, -1), rows)
+    # A different key deals differently.
+    assert not np.array_equal(dealt(shuffle, KEY1)[1], rows)
+
+
+def test_per_env_minibatches_take_the_same_share_of_every_env():
+    _, rows = dealt("per_env")
+    for minibatch in rows.astype(int):
+        np.testing.assert_array_equal(np.bincount(minibatch % 6, minlength=6), np.full(6, 2))
+    # ... and the steps of one env are shuffled, not dealt in time order.
+    first_env_steps = [sorted((m[m % 6 == 0] // 6).tolist()) for m in rows.astype(int)]
+    assert first_env_steps != [[0, 1], [2, 3], [4, 5], [6, 7]]
+
+
+@pytest.mark.parametrize("shuffle", ["per_env", "global"])
+def test_advantages_are_standardised_per_minibatch(shuffle):
+    minibatches, _ = dealt(shuffle)
+    advantages = np.asarray(minibatches.advantage).reshape(4, -1)
+    np.testing.assert_allclose(advantages.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(advantages.std(axis=1), 1.0, atol=1e-4)
+    raw = np.asarray(minibatches.target).reshape(4, -1)  # targets keep their raw values
+    expected = (raw - raw.mean(axis=1, keepdims=True)) / (raw.std(axis=1, keepdims=True) + 1e-8)
+    np.testing.assert_allclose(advantages, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_shuffle_auto_falls_back_to_global_when_steps_do_not_divide():
+    assert PPOConfig(num_steps=128, num_minibatches=4).per_env_shuffle
+    assert not PPOConfig(num_envs=2, num_steps=6, num_minibatches=4).per_env_shuffle
+    assert not PPOConfig(shuffle="global").per_env_shuffle

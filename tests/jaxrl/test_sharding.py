@@ -353,3 +353,31 @@ def test_two_processes_resume_together(tmp_path, cli_env, two_process_run, finis
     assert [code for code, _, _ in outputs] == [0, 0], describe_processes(outputs)
     assert f"resuming after update {TWO_STOP_AT}" in outputs[0][1]
     assert_losses_close(runs.read_metrics(finished_base_run), runs.read_metrics(run_dir))
+
+
+COLLECTIVES = """
+import json, re, jax
+from jaxrl import ppo, sharding
+mesh = sharding.make_mesh(4)
+counts = {}
+for shuffle in ("per_env", "global"):
+    algo = ppo.make(num_envs=8, num_steps=16, total_timesteps=8 * 16, num_minibatches=2, shuffle=shuffle)
+    state = sharding.shard_state(algo.init(jax.random.PRNGKey(0)), mesh)
+    with jax.set_mesh(mesh):
+        text = jax.jit(algo.update).lower(state).compile().as_text()
+    counts[shuffle] = {op: len(re.findall(rf"= [^ ]+ {op}(-start)?\\(", text)) for op in ("all-gather", "all-reduce", "all-to-all")}
+print(json.dumps(counts))
+"""
+
+
+def test_per_env_minibatches_move_no_data_between_devices(cli_env):
+    """On 4 devices the per-env deal needs no gather across devices (only gradient and statistics
+    all-reduces); the global permutation gathers the batch."""
+    result = subprocess.run(
+        [sys.executable, "-c", COLLECTIVES], env=forced(cli_env, 4), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts["per_env"]["all-gather"] == 0 and counts["per_env"]["all-to-all"] == 0, counts
+    assert counts["per_env"]["all-reduce"] > 0, counts
+    assert counts["global"]["all-gather"] + counts["global"]["all-to-all"] > 0, counts
