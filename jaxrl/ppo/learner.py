@@ -252,23 +252,28 @@ class PPO:
         return (optax.apply_updates(params, updates), opt_state), info
 
     def _deal(self, key: jax.Array, batch: Batch) -> Batch:
-        """The epoch's minibatches: each ``[T, B, ...]`` leaf becomes ``[M, rows of one minibatch..., ...]``.
+        """The epoch's minibatches: each ``[T, B, ...]`` leaf becomes ``[M, T * B / M, ...]``.
 
         Per env (see `PPOConfig.shuffle`): every env's T steps are put in their own random
-        order and minibatch j takes the j-th T/M of them from every env, ``[M, T/M, B, ...]``;
-        nothing crosses the env axis, so a device mesh splitting it needs no data exchange
-        and the minibatches do not depend on the device count. Global: one permutation of all
-        T*B rows, ``[M, T*B/M, ...]``.
+        order and minibatch j takes the j-th T/M of them from every env, rows ordered env by
+        env; nothing crosses the env axis, so a device mesh splitting it needs no data
+        exchange and the minibatches do not depend on the device count. Global: one
+        permutation of all T*B rows.
         """
         cfg = self.config
-        num_minibatches = cfg.num_minibatches
+        num_minibatches, num_envs, num_steps = cfg.num_minibatches, cfg.num_envs, cfg.num_steps
         if cfg.per_env_shuffle:
-            order = jnp.argsort(jax.random.bits(key, (cfg.num_steps, cfg.num_envs)), axis=0)
+            order = jnp.argsort(jax.random.bits(key, (num_envs, num_steps)), axis=-1)  # [B, T]
 
             def deal(x):
+                x = jnp.swapaxes(x, 0, 1)  # [B, T, ...]
                 index = jnp.broadcast_to(order.reshape(order.shape + (1,) * (x.ndim - 2)), x.shape)
-                x = jnp.take_along_axis(x, index, axis=0)
-                return split_over_devices(x.reshape((num_minibatches, -1) + x.shape[1:]), axis=2)
+                x = jnp.take_along_axis(x, index, axis=1)
+                x = jnp.swapaxes(x.reshape((num_envs, num_minibatches, -1) + x.shape[2:]), 0, 1)
+                # Flat rows (the network is fastest on [rows, features]), env-major so that each
+                # device's rows stay a contiguous block of every minibatch.
+                x = x.reshape((num_minibatches, cfg.minibatch_size) + x.shape[3:])
+                return split_over_devices(x, axis=1)
         else:
             permutation = jax.random.permutation(key, cfg.batch_size)
 
