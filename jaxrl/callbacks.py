@@ -36,6 +36,17 @@ class Callback:
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
         """``reason``: 'done', 'stopped' (stop request or early stop) or 'error' (nothing is saved)."""
 
+    # A callback with state of its own that a resumed run must continue from names itself here and
+    # implements the two methods below; checkpoints then carry that state.
+    checkpoint_name: str | None = None
+
+    def checkpoint_state(self) -> tuple[dict[str, Any], Any] | None:
+        """``(JSON-able dict, pytree of arrays or None)`` to save with a checkpoint, or None."""
+        return None
+
+    def restore_checkpoint_state(self, data: dict[str, Any], arrays: Any) -> None:
+        """Continue from what `checkpoint_state` returned when the checkpoint was saved."""
+
 
 class EvaluationCallback(Callback):
     """Every ``every`` epochs, the deterministic policy plays ``episodes`` fresh episodes.
@@ -97,11 +108,14 @@ class EarlyStopCallback(Callback):
 class CheckpointCallback(Callback):
     """Saves every ``every`` epochs, at the end, and on a stop request; keeps the best-evaluated one.
 
-    Reports the seconds the loop was blocked by each save as ``checkpoint_seconds``.
+    "Best" is the highest ``metric`` of an evaluation epoch: the mean evaluation
+    return, or for two-player games the Elo rating. Reports the seconds the loop
+    was blocked by each save as ``checkpoint_seconds``.
     """
 
-    def __init__(self, every: int, best: float | None = None):
+    def __init__(self, every: int, best: float | None = None, metric: str = "eval/episode_return"):
         self.every = every
+        self.metric = metric
         self.best = -math.inf if best is None else best  # carried over a resume in checkpoint metadata
 
     def needs_state(self, trainer: Trainer, epoch: int) -> bool:
@@ -112,10 +126,10 @@ class CheckpointCallback(Callback):
         out: dict[str, Any] = {}
         if self.every > 0 and trainer.epoch % self.every == 0 and not trainer.is_last_epoch:
             out["checkpoint_seconds"] = trainer.save_checkpoint()
-        value = record.get("eval/episode_return")
+        value = record.get(self.metric)
         if value is not None and math.isfinite(value) and value > self.best:
             self.best = value
-            trainer.c.metadata["best_eval_return"] = value
+            trainer.c.metadata["best_eval"] = {"metric": self.metric, "value": value, "update": trainer.update}
             trainer.save_checkpoint(best=True)
         return out or None
 
@@ -151,8 +165,11 @@ class GameEvaluationCallback(Callback):
     every seed is evaluated (rates pool the seeds' games; ``eval/elo`` is the
     mean, ``eval/elo/seed_<i>`` each seed's). Games run on device, one
     compiled program per opponent; only the rating bookkeeping is on the host.
-    The pool and ratings live in this callback: a resumed run starts them afresh.
+    The pool, the ratings and the random state of the games travel with the
+    checkpoints, so a resumed run continues them exactly.
     """
+
+    checkpoint_name = "game_evaluation"
 
     def __init__(
         self,
@@ -227,13 +244,40 @@ class GameEvaluationCallback(Callback):
         self._matches = {name: versus(policy) for name, policy in fixed.items()}
         self._versus_member = jax.jit(versus_member)
         self._pool_add = jax.jit(selfplay.pool_add)
-        if self.minimax_depth > 0:
-            name = f"minimax{self.minimax_depth}"
+        name = f"minimax{self.minimax_depth}"
+        if self.minimax_depth > 0 and name not in self.anchors:  # not calibrated before a resume
             games = self.calibration_games
             self._key, key = jax.random.split(self._key)
             counts = jax.device_get(jax.jit(lambda k: both_seats(fixed[name], fixed["random"], k, games))(key))
             score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * games)
             self.anchors[name] = selfplay.elo_from_score(score, 2 * games, self.anchors["random"])
+
+    def checkpoint_state(self) -> tuple[dict[str, Any], Any] | None:
+        if self.ratings is None:
+            return None
+        data = {
+            "ratings": self.ratings.tolist(),
+            "pool_ratings": self.pool_ratings.tolist(),
+            "anchors": dict(self.anchors),
+            "key": np.asarray(self._key).tolist(),
+            "order": self._order.bit_generator.state,
+        }
+        pool = None if self._pool is None else {"params": self._pool.params, "added": self._pool.added}
+        return data, pool
+
+    def restore_checkpoint_state(self, data: dict[str, Any], arrays: Any) -> None:
+        import jax.numpy as jnp
+
+        from jaxrl import selfplay
+
+        self.ratings = np.asarray(data["ratings"], np.float64)
+        self.pool_ratings = np.asarray(data["pool_ratings"], np.float64)
+        self.anchors = {name: float(value) for name, value in data["anchors"].items()}
+        self._key = jnp.asarray(data["key"], jnp.uint32)
+        self._order.bit_generator.state = data["order"]
+        if arrays is not None:
+            params = jax.tree.map(jnp.asarray, arrays["params"])
+            self._pool = selfplay.OpponentPool(params=params, added=jnp.asarray(arrays["added"], jnp.int32))
 
     def _agent(self, trainer: Trainer) -> dict[str, Any]:
         """The current params and observation statistics with a leading seed axis ``[S, ...]``."""
@@ -257,6 +301,7 @@ class GameEvaluationCallback(Callback):
             return None
         if self._matches is None:
             self._build(trainer)
+        if self.ratings is None:
             self.ratings = np.zeros(trainer.num_seeds)
             self.pool_ratings = np.zeros((max(self.pool_size, 1), trainer.num_seeds))
         agent = self._agent(trainer)

@@ -23,6 +23,9 @@ import jax
 import jaxrl
 
 
+EXTRA = "extra"  # the checkpoint item holding callbacks' arrays
+
+
 class CheckpointError(RuntimeError):
     """No usable checkpoint (one line, shown to the user)."""
 
@@ -80,29 +83,34 @@ class Checkpointer:
         for path in list(directory.glob("*orbax-checkpoint-tmp*")) + list(directory.glob("*/*orbax-checkpoint-tmp*")):
             shutil.rmtree(path, ignore_errors=True)
 
-    def _args(self, state: Any, meta: dict):
+    def _args(self, state: Any, meta: dict, extra: Any = None):
         ocp = _orbax()
-        return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
+        if extra is not None:
+            items[EXTRA] = ocp.args.StandardSave(extra)
+        return ocp.args.Composite(**items)
 
-    def save(self, step: int, state: Any, meta: dict) -> float:
+    def save(self, step: int, state: Any, meta: dict, extra: Any = None) -> float:
         """Start saving ``state`` at ``step``; returns the seconds the caller was blocked.
 
         The state is copied on device and handed to a background thread that
         runs orbax's save, so the training loop (which donates ``state`` to
         the next epoch) only waits for the copy (with several processes the
         save runs in place: orbax saves are collective). Saves run one at a time, in
-        order; a failed save is raised by the next `save` or by `wait`.
+        order; a failed save is raised by the next `save` or by `wait`. ``extra``: a
+        pytree of arrays saved beside the state (callbacks' own state), see `restore_extra`.
         """
         start = time.perf_counter()
         self._raise_failed()
-        self._submit(self._manager.save, step, args=self._args(self._snapshot(state), meta), force=True)
+        args = self._args(self._snapshot(state), meta, self._snapshot(extra))
+        self._submit(self._manager.save, step, args=args, force=True)
         self.last_save_seconds = time.perf_counter() - start
         return self.last_save_seconds
 
-    def save_best(self, step: int, state: Any, meta: dict) -> None:
+    def save_best(self, step: int, state: Any, meta: dict, extra: Any = None) -> None:
         """Like `save`, into ``directory/best`` (one kept)."""
         self._raise_failed()
-        self._submit(self._save_best_now, step, self._snapshot(state), meta)
+        self._submit(self._save_best_now, step, self._snapshot(state), meta, self._snapshot(extra))
 
     @staticmethod
     def _snapshot(state: Any) -> Any:
@@ -116,12 +124,12 @@ class Checkpointer:
             return
         self._pending.append(self._worker.submit(fn, *args, **kwargs))
 
-    def _save_best_now(self, step: int, state: Any, meta: dict) -> None:
+    def _save_best_now(self, step: int, state: Any, meta: dict, extra: Any) -> None:
         ocp = _orbax()
         if self._best is None:
             options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=self._use_async)
             self._best = ocp.CheckpointManager(self.directory / "best", options=options)
-        self._best.save(step, args=self._args(state, meta), force=True)
+        self._best.save(step, args=self._args(state, meta, extra), force=True)
 
     def _raise_failed(self) -> None:
         done = [future for future in self._pending if future.done()]
@@ -168,6 +176,13 @@ class Checkpointer:
                     f"moved to {moved.name}, trying an older one"
                 )
         raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {candidates})")
+
+    def restore_extra(self, step: int) -> Any:
+        """The ``extra`` pytree saved with ``step`` (as saved, on the default device), or None."""
+        if not (self.directory / str(step) / EXTRA).exists():
+            return None
+        ocp = _orbax()
+        return self._manager.restore(step, args=ocp.args.Composite(**{EXTRA: ocp.args.StandardRestore()}))[EXTRA]
 
     def _set_aside(self, step: int) -> Path:
         """Rename an unreadable step out of orbax's view, so the step can be saved again."""

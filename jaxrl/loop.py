@@ -217,19 +217,27 @@ class Trainer:
             return 0.0
         from jaxrl.checkpoint import metadata
 
+        states, arrays = {}, {}
+        for callback in self.c.callbacks:
+            saved = callback.checkpoint_state() if callback.checkpoint_name else None
+            if saved is not None:
+                states[callback.checkpoint_name] = saved[0]
+                if saved[1] is not None:
+                    arrays[callback.checkpoint_name] = saved[1]
         meta = metadata(
             env_name=self.algo.env.name, env_version=self.algo.env.version,
             update=self.update, env_steps=self.env_steps, wall_time=self.elapsed(), **self.c.metadata,
+            **({"callbacks": states} if states else {}),
         )
         if best:
-            ckpt.save_best(self.update, self.state, meta)
+            ckpt.save_best(self.update, self.state, meta, arrays or None)
             return 0.0
         if self.update == self._saved_update:
             # Already saved (a periodic save in the epoch a stop request ended); saving a step twice
             # is an error in orbax, and with several processes one failing save would stall the others.
             return 0.0
         self._saved_update = self.update
-        return ckpt.save(self.update, self.state, meta)
+        return ckpt.save(self.update, self.state, meta, arrays or None)
 
     # -- the loop ------------------------------------------------------------------------
     def _run_callbacks(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -251,6 +251,9 @@ def _split_checkpoint_path(path: Path) -> tuple[Path, int | None]:
 def restore_run(path: str | Path, config: TrainConfig | None = None, report=print, mesh=None):
     """``(algo, state, meta)`` from a run directory or checkpoint directory.
 
+    ``meta`` is the checkpoint's metadata; ``meta["callback_arrays"]``, when
+    present, holds the arrays callbacks saved (see `Callback.checkpoint_state`).
+
     The state is restored onto ``mesh`` (default: one device), whatever the
     device count that saved it: env batch split over the mesh, the rest replicated.
     """
@@ -269,9 +272,12 @@ def restore_run(path: str | Path, config: TrainConfig | None = None, report=prin
         directory = directory / "best"
     checkpointer = Checkpointer(directory, max_to_keep=config.keep_checkpoints)
     try:
-        state, meta, _ = checkpointer.restore(abstract, step, report=report)
+        state, meta, step = checkpointer.restore(abstract, step, report=report)
+        extra = checkpointer.restore_extra(step)
     finally:
         checkpointer.close()
+    if extra is not None:
+        meta["callback_arrays"] = extra  # in memory only: callbacks' saved arrays (opponent pool)
     return algo, state, meta
 
 
@@ -377,7 +383,16 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
             callbacks.append(EvaluationCallback(config.eval_every, config.eval_episodes, config.seed))
         if config.target_return is not None:
             callbacks.append(EarlyStopCallback(config.target_return))
-        callbacks.append(CheckpointCallback(config.checkpoint_every, best=meta.get("best_eval_return")))
+        best_metric = "eval/elo" if algo.num_players > 1 else "eval/episode_return"
+        best = meta.get("best_eval") or {}
+        callbacks.append(CheckpointCallback(
+            config.checkpoint_every, best=best.get("value") if best.get("metric") == best_metric else None,
+            metric=best_metric,
+        ))
+        for callback in callbacks:  # a resumed run continues the callbacks' own state
+            saved = meta.get("callbacks", {}).get(callback.checkpoint_name or "")
+            if saved is not None:
+                callback.restore_checkpoint_state(saved, meta.get("callback_arrays", {}).get(callback.checkpoint_name))
         live = stdout.isatty()
         components = TrainingComponents(
             algo=algo,
@@ -388,7 +403,8 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
                             stream=stdout if live else tee, live=live) if main_process else None,
             num_seeds=config.num_seeds,
             updates_per_epoch=config.updates_per_epoch,
-            metadata={"config": config_to_dict(config), **({"wandb_id": meta["wandb_id"]} if "wandb_id" in meta else {})},
+            # Carried over a resume: the W&B run to continue and the best evaluation so far.
+            metadata={"config": config_to_dict(config), **{k: meta[k] for k in ("wandb_id", "best_eval") if k in meta}},
             log=log_file if live else None,
             report=report,
             mesh=mesh,

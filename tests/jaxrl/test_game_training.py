@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import runs
+from tests.jaxrl.conftest import CONNECT_FOUR_TINY
 
 SEATS = ("black", "white")
 OUTCOMES = ("win", "draw", "loss")
@@ -123,3 +125,31 @@ def test_connect_four_preset_beats_random_from_either_seat(tmp_path, cli_env):
     print(f"\nConnectFour-v0 preset: {wall:.0f}s wall; vs random (1000 games per seat): black {black:.3f}, "
           f"white {white:.3f}; final eval: {({k: round(v, 3) for k, v in last.items() if k.startswith('eval/')})}")
     assert black >= 0.95 and white >= 0.95, (black, white)
+
+
+def test_resumed_game_run_continues_pool_and_elo(tmp_path, cli_env):
+    """Stop a game run after its first evaluation and resume it: the second evaluation (which plays the
+    pool's snapshot and updates Elo from the saved ratings) matches the run that went straight through."""
+    common = [*CONNECT_FOUR_TINY, "--no-anneal-lr"]  # the learning rate must not depend on the run length
+    assert common[common.index("--total-timesteps") + 1] == "256"
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert runs.train([*common, "--run-dir", straight], cli_env, timeout=600).returncode == 0
+    first = [*common, "--run-dir", split]
+    first[first.index("--total-timesteps") + 1] = "128"
+    assert runs.train(first, cli_env, timeout=600).returncode == 0
+    resumed = runs.train(["--resume", split, "--total-timesteps", "256"], cli_env, timeout=600)
+    assert resumed.returncode == 0, runs.describe(resumed)
+
+    def evaluations(run_dir):
+        return {r["update"]: r for r in runs.read_metrics(run_dir) if "eval/elo" in r}
+
+    expected, got = evaluations(straight), evaluations(split)
+    assert sorted(expected) == sorted(got) == [2, 4]
+    for key in ("eval/elo", "eval/pool_size", "eval/vs_pool/win_rate", "eval/vs_random/white_win_rate",
+                "eval/vs_minimax1/black_win_rate", "eval/vs_minimax1/elo"):
+        assert got[4][key] == expected[4][key], key
+    assert got[4]["eval/pool_size"] == 2
+    # The best checkpoint of a game run follows the Elo rating.
+    best = json.loads(next((split / "checkpoints" / "best").glob("*/meta/metadata")).read_text())
+    assert best["best_eval"]["metric"] == "eval/elo"
+    assert best["best_eval"]["value"] == max(r["eval/elo"] for r in got.values())
