@@ -4,10 +4,11 @@ The env batch (axis ``B`` of ``env_state`` and ``obs``; with ``--num-seeds`` the
 axis after the seed axis) is split over the 1-D mesh axis ``"envs"``; parameters,
 optimiser state, rng and counters are replicated. The learner stays device-agnostic:
 jit with these shardings lets XLA (GSPMD) run each device's slice of the env
-batch, gather across devices for the minibatch shuffle and all-reduce the
-gradients, so results match one device up to float reduction order; its one
-hint is `split_over_devices` on the shuffled minibatches. One device is the
-same code path with a mesh of one.
+batch and all-reduce the gradients, so results match one device up to float
+reduction order. Minibatches dealt per env (the default) keep every row on its
+device; the global shuffle gathers across devices. The learner's one hint is
+`split_over_devices` on the minibatches. One device is the same code path with
+a mesh of one.
 
 Several hosts use JAX's multi-controller runtime: every process runs the same
 program (`initialize_distributed` first), the mesh spans every process's
