@@ -194,15 +194,14 @@ class PPO:
         return make_distribution(self.network.apply(params, obs, method=ActorCritic.actor), mask)
 
     # -- rollout -------------------------------------------------------------------
-    def _env_step(self, state: PPOState, _: Any) -> tuple[PPOState, Transition]:
-        rng, key_act, key_env = jax.random.split(state.rng, 3)
+    def _env_step(self, state: PPOState, keys: tuple[jax.Array, jax.Array]) -> tuple[PPOState, Transition]:
+        """One step of every env; ``keys``: the action sampling key and one key per env ``[B]``."""
+        key_act, env_keys = keys
         mask = self.action_mask(state.env_state)
-        dist = self.policy(state.params, state.obs, mask)
-        action = dist.sample(key_act)
-        log_prob = dist.log_prob(action)
+        head = self.network.apply(state.params, state.obs, method=ActorCritic.actor)
+        action = make_distribution(head, mask).sample(key_act)
         player = jax.vmap(self.env.current_player, in_axes=(0, None))(state.env_state, self.env_params)
 
-        env_keys = jax.random.split(key_env, self.config.num_envs)
         obs, env_state, reward, terminated, truncated, info = jax.vmap(
             self.env.step, in_axes=(0, 0, 0, None)
         )(env_keys, state.env_state, action, self.env_params)
@@ -215,7 +214,7 @@ class PPO:
         transition = Transition(
             obs=state.obs,
             action=action,
-            log_prob=log_prob,
+            log_prob=head[0],  # the head output for now: `rollout` turns it into log-probabilities
             reward=mover_reward,
             terminated=terminated,
             truncated=truncated,
@@ -227,12 +226,28 @@ class PPO:
             episode_length=info["returned_episode_lengths"],
             seat_reward=reward,
         )
-        return state.replace(env_state=env_state, obs=obs, rng=rng), transition
+        return state.replace(env_state=env_state, obs=obs), transition
 
     def rollout(self, state: PPOState) -> tuple[PPOState, Transition]:
-        """``num_steps`` steps of every env; transitions are ``[T, B, ...]``."""
-        unroll = self.config.rollout_unroll or (1 if jax.default_backend() == "cpu" else 4)
-        return jax.lax.scan(self._env_step, state, None, self.config.num_steps, unroll=min(unroll, self.config.num_steps))
+        """``num_steps`` steps of every env; transitions are ``[T, B, ...]``.
+
+        Every key of the rollout is split off at once, before the scan, and the log-probabilities
+        are computed after it: on a GPU the rollout is bound by the number of small kernels per
+        step, not by their work.
+        """
+        cfg = self.config
+        rng, key_act, key_env = jax.random.split(state.rng, 3)
+        keys = (
+            jax.random.split(key_act, cfg.num_steps),
+            split_over_devices(jax.random.split(key_env, (cfg.num_steps, cfg.num_envs)), axis=1),
+        )
+        unroll = cfg.rollout_unroll or (1 if jax.default_backend() == "cpu" else 4)
+        state, traj = jax.lax.scan(self._env_step, state, keys, unroll=min(unroll, cfg.num_steps))
+        # Log-probabilities of the actions taken, for the whole [T, B] batch at once (the
+        # parameters do not change during the rollout): one kernel instead of one per step.
+        head = (traj.log_prob, state.params["params"]["log_std"] if self.network.continuous else None)
+        traj = traj._replace(log_prob=make_distribution(head, traj.mask).log_prob(traj.action))
+        return state.replace(rng=rng), traj
 
     # -- learning ------------------------------------------------------------------
     def _loss(self, params: Any, batch: Batch) -> tuple[jax.Array, LossInfo]:
@@ -300,9 +315,10 @@ class PPO:
         state, traj = self.rollout(state)
 
         # The critic is evaluated on the whole [T, B] batch at once, for the
-        # observations and for the post-step (pre-reset) observations.
-        values = self.network.apply(state.params, traj.obs, method=ActorCritic.value)
-        next_values = self.network.apply(state.params, traj.final_obs, method=ActorCritic.value)
+        # observations and for the post-step (pre-reset) observations together.
+        values, next_values = self.network.apply(
+            state.params, jnp.stack([traj.obs, traj.final_obs]), method=ActorCritic.value
+        )
         advantages, targets = gae(
             traj.reward, values, next_values, traj.terminated, traj.truncated,
             cfg.gamma, cfg.gae_lambda, traj.next_sign,

@@ -279,6 +279,22 @@ def test_jit_of_vmap_over_learning_rate_traces():
     jax.jit(jax.vmap(lambda lr, key: ppo.make(CONFIG.replace(lr=lr)).train(key))).lower(lrs, keys)
 
 
+@pytest.mark.parametrize(
+    "env, hidden", [("CartPole-v1", (16,)), ("Pendulum-v1", (16,)), ("ConnectFour-v0", (16,))]
+)
+def test_rollout_log_probs_are_the_policys(env, hidden):
+    """The rollout computes log-probabilities after its scan: they must be the acting policy's."""
+    config = PPOConfig(env=env, num_envs=4, num_steps=16, total_timesteps=64, num_minibatches=2, hidden_sizes=hidden)
+    algo = ppo.make(config)
+    state, traj = jax.jit(lambda key: algo.rollout(algo.init(key)))(KEY0)
+    expected = algo.policy(state.params, traj.obs, traj.mask).log_prob(traj.action)
+    assert traj.log_prob.shape == (16, 4)
+    np.testing.assert_allclose(traj.log_prob, expected, rtol=1e-6, atol=1e-6)
+    assert np.all(np.asarray(traj.log_prob) <= 0.0) or env == "Pendulum-v1"
+    if traj.mask is not None:  # masked actions: every action taken was legal
+        assert np.all(np.take_along_axis(np.asarray(traj.mask), np.asarray(traj.action)[..., None], -1))
+
+
 # -- continuous actions -------------------------------------------------------------
 
 
