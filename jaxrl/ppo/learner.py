@@ -315,10 +315,9 @@ class PPO:
         state, traj = self.rollout(state)
 
         # The critic is evaluated on the whole [T, B] batch at once, for the
-        # observations and for the post-step (pre-reset) observations together.
-        values, next_values = self.network.apply(
-            state.params, jnp.stack([traj.obs, traj.final_obs]), method=ActorCritic.value
-        )
+        # observations and for the post-step (pre-reset) observations.
+        values = self.network.apply(state.params, traj.obs, method=ActorCritic.value)
+        next_values = self.network.apply(state.params, traj.final_obs, method=ActorCritic.value)
         advantages, targets = gae(
             traj.reward, values, next_values, traj.terminated, traj.truncated,
             cfg.gamma, cfg.gae_lambda, traj.next_sign,
