@@ -149,18 +149,20 @@ NARROW_MATMULS: bool | None = None
 
 
 def _narrow_matmuls() -> bool:
-    return jax.default_backend() == "gpu" if NARROW_MATMULS is None else NARROW_MATMULS
+    if NARROW_MATMULS is None:
+        return jax.default_backend() in ("gpu", "cuda", "rocm")
+    return NARROW_MATMULS
 
 
 class Dense(nn.Dense):
     """`flax.linen.Dense` (same parameters, names and initialisation) that skips the matmul when one side is narrow.
 
     With at most `_NARROW` inputs the layer is ``sum_i x[..., i] * kernel[i]``; with at most
-    `_NARROW` outputs each output is a sum over the inputs. XLA can then fuse the layer into
-    its neighbours: on a GPU the hidden activations of a 4-input first layer are recomputed
-    from the observations inside the next matmul instead of being written to and read back
-    from memory, which the minibatch gradient is bound by, and a narrow head's backward pass
-    becomes elementwise. The sums run in float32, never in TF32.
+    `_NARROW` outputs each output is a sum over the inputs; ``activation`` (if any) is applied
+    after the bias. XLA can then fuse the layer into its neighbours: on a GPU the first layer's
+    multiply-adds run inside the next matmul's kernel and a narrow head's backward pass becomes
+    elementwise, which removes kernels and activation traffic from the memory-bound minibatch
+    gradient (BENCHMARKS.md, "What was tried"). The sums run in float32, never in TF32.
     """
 
     activation: Any = None
@@ -171,20 +173,16 @@ class Dense(nn.Dense):
         kernel = self.param("kernel", self.kernel_init, (fan_in, self.features), self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
         narrow = _narrow_matmuls()
-
-        def layer(inputs, kernel, bias):
-            if narrow and fan_in <= _NARROW:
-                out = inputs[..., 0:1] * kernel[0]
-                for i in range(1, fan_in):
-                    out = out + inputs[..., i : i + 1] * kernel[i]
-            elif narrow and self.features <= _NARROW:
-                out = jnp.sum(inputs[..., :, None] * kernel, axis=-2)
-            else:
-                out = inputs @ kernel
-            out = out + bias
-            return out if self.activation is None else self.activation(out)
-
-        return layer(inputs, kernel, bias)
+        if narrow and fan_in <= _NARROW:
+            out = inputs[..., 0:1] * kernel[0]
+            for i in range(1, fan_in):
+                out = out + inputs[..., i : i + 1] * kernel[i]
+        elif narrow and self.features <= _NARROW:
+            out = jnp.sum(inputs[..., :, None] * kernel, axis=-2)
+        else:
+            out = inputs @ kernel
+        out = out + bias
+        return out if self.activation is None else self.activation(out)
 
 
 def _dense(features: int, scale: float, name: str | None = None, activation: Any = None) -> Dense:

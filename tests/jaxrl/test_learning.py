@@ -41,3 +41,15 @@ def test_acrobot_preset_reaches_minus_100():
     returns = final_returns(preset("Acrobot-v1"), num_seeds=4)
     print("Acrobot-v1 final returns per seed:", returns)
     assert returns.mean() >= -100, returns
+
+
+@pytest.mark.slow
+def test_cartpole_solves_with_the_gpu_network_path(monkeypatch):
+    """GPUs run narrow layers as multiply-adds (`networks.Dense`); forced here, learning is unchanged."""
+    from jaxrl import networks
+
+    monkeypatch.setattr(networks, "NARROW_MATMULS", True)
+    returns = final_returns(PPOConfig(), num_seeds=2)
+    print("CartPole-v1 final returns per seed (narrow matmuls):", returns)
+    assert np.all(np.isfinite(returns))
+    assert returns.mean() >= 475, returns
