@@ -109,18 +109,8 @@ def minibatches_of(algo: Any, state: Any) -> Any:
     """The first minibatch of the first epoch of an update from ``state`` (what `_minibatch_step` reads)."""
     import jax
 
-    from jaxrl.networks import ActorCritic
-    from jaxrl.ppo import Batch, gae
-
-    cfg = algo.config
     state, traj = algo.rollout(state)
-    values = algo.network.apply(state.params, traj.obs, method=ActorCritic.value)
-    next_values = algo.network.apply(state.params, traj.final_obs, method=ActorCritic.value)
-    advantages, targets = gae(
-        traj.reward, values, next_values, traj.terminated, traj.truncated, cfg.gamma, cfg.gae_lambda, traj.next_sign
-    )
-    batch = Batch(traj.obs, traj.action, traj.log_prob, traj.mask, values, advantages, targets)
-    return jax.tree.map(lambda x: x[0], algo._deal(state.rng, batch))
+    return jax.tree.map(lambda x: x[0], algo._deal(state.rng, algo.batch(state.params, traj)))
 
 
 def kernel_events(profile_dir: str, platform: str) -> dict[str, list[float]]:

@@ -308,30 +308,35 @@ class PPO:
         unroll = min(self.config.minibatch_unroll, self.config.num_minibatches)
         return jax.lax.scan(self._minibatch_step, carry, self._deal(key, batch), unroll=unroll)
 
+    def batch(self, params: Any, traj: Transition) -> Batch:
+        """What the epochs learn from: the rollout with values, GAE advantages and targets ``[T, B]``.
+
+        The critic is evaluated on the whole batch at once, for the observations and for the
+        post-step (pre-reset) observations.
+        """
+        cfg = self.config
+        values = self.network.apply(params, traj.obs, method=ActorCritic.value)
+        next_values = self.network.apply(params, traj.final_obs, method=ActorCritic.value)
+        advantages, targets = gae(
+            traj.reward, values, next_values, traj.terminated, traj.truncated,
+            cfg.gamma, cfg.gae_lambda, traj.next_sign,
+        )
+        return Batch(traj.obs, traj.action, traj.log_prob, traj.mask, values, advantages, targets)
+
     def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
         """One PPO iteration: rollout, GAE, ``update_epochs`` x ``num_minibatches`` steps."""
         cfg = self.config
         learning_rate = self._learning_rate(state.update)
         state, traj = self.rollout(state)
-
-        # The critic is evaluated on the whole [T, B] batch at once, for the
-        # observations and for the post-step (pre-reset) observations.
-        values = self.network.apply(state.params, traj.obs, method=ActorCritic.value)
-        next_values = self.network.apply(state.params, traj.final_obs, method=ActorCritic.value)
-        advantages, targets = gae(
-            traj.reward, values, next_values, traj.terminated, traj.truncated,
-            cfg.gamma, cfg.gae_lambda, traj.next_sign,
-        )
-
+        batch = self.batch(state.params, traj)
         rng, key_epochs = jax.random.split(state.rng)
-        batch = Batch(traj.obs, traj.action, traj.log_prob, traj.mask, values, advantages, targets)
         (params, opt_state), losses = jax.lax.scan(
             lambda carry, key: self._epoch(carry, key, batch),
             (state.params, state.opt_state),
             jax.random.split(key_epochs, cfg.update_epochs),
         )
         state = state.replace(params=params, opt_state=opt_state, rng=rng, update=state.update + 1)
-        metrics = self._metrics(traj, values, targets, losses, learning_rate)
+        metrics = self._metrics(traj, batch.value, batch.target, losses, learning_rate)
         metrics["update"] = state.update
         return state, metrics
 
