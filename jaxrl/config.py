@@ -79,6 +79,11 @@ class PPOConfig:
     their own and each minibatch takes num_steps / num_minibatches of them from every env (no data
     crosses devices, and results do not depend on the device count); 'global': one permutation of
     the whole batch (a gather across devices); 'auto': per_env when num_steps divides evenly, else global."""
+    fused_gradient: Literal["auto", "on", "off"] = "auto"
+    """Minibatch gradient as fused GPU kernels (`jaxrl.ppo.fused`), a speed knob: the same function,
+    rounded differently. 'auto': on GPUs when the network qualifies (MLP torso of power-of-two widths,
+    discrete actions without a mask); 'on': always, or an error saying why not (on a CPU the kernels
+    run interpreted, slowly: for tests); 'off': XLA's gradient."""
 
     @property
     def batch_size(self) -> int:
@@ -160,6 +165,8 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
             f"num_envs * num_steps = {config.num_envs} * {config.num_steps} = {config.batch_size} is not divisible "
             f"by --num-minibatches {config.num_minibatches}; choose a divisor of {config.batch_size}"
         )
+    if config.fused_gradient not in ("auto", "on", "off"):
+        raise ConfigError(f"--fused-gradient must be one of auto, on, off; got {config.fused_gradient!r}")
     if config.shuffle not in ("auto", "per_env", "global"):
         raise ConfigError(f"--shuffle must be one of auto, per_env, global; got {config.shuffle!r}")
     if config.shuffle == "per_env" and config.num_steps % config.num_minibatches:
@@ -262,7 +269,7 @@ class TrainConfig:
 RESUME_FREE_FIELDS = frozenset(
     {"total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "display_interval", "eval_every",
      "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
-     "checkpoint_every", "keep_checkpoints", "tensorboard", "wandb",
+     "checkpoint_every", "keep_checkpoints", "fused_gradient", "tensorboard", "wandb",
      "wandb_project", "plot", "devices", "coordinator_address", "num_processes", "process_id"}
 )
 

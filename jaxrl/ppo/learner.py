@@ -19,11 +19,12 @@ from flax import struct
 import envs
 from envs import spaces, wrappers
 from jaxrl import selfplay
-from jaxrl.config import PPOConfig, validate
+from jaxrl.config import ConfigError, PPOConfig, validate
 from jaxrl.networks import ActorCritic, make_distribution
+from jaxrl.ppo import fused
 from jaxrl.ppo.gae import gae
 from jaxrl.ppo.losses import LossInfo, ppo_loss, standardize
-from jaxrl.sharding import split_over_devices
+from jaxrl.sharding import ENV_AXIS, split_over_devices
 
 
 @struct.dataclass
@@ -128,10 +129,22 @@ class PPO:
             )
             is not None
         )
+        self.fused_gradient = self._use_fused_gradient()
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),
             optax.adam(self._learning_rate_schedule, eps=config.adam_eps),
         )
+
+    def _use_fused_gradient(self) -> bool:
+        """Whether the minibatch gradient runs as `jaxrl.ppo.fused`'s kernels (see `PPOConfig.fused_gradient`)."""
+        setting = self.config.fused_gradient
+        if setting == "off":
+            return False
+        obs_shape = self.env.observation_space(self.env_params).shape
+        reason = fused.supports(self.network, self.has_mask, obs_shape)
+        if setting == "on" and reason is not None:
+            raise ConfigError(f"--fused-gradient on does not support {reason}; use --fused-gradient auto or off")
+        return reason is None and (setting == "on" or jax.default_backend() == "gpu")
 
     # -- counters and schedules ----------------------------------------------------
     def _learning_rate(self, update: jax.Array) -> jax.Array:
@@ -260,9 +273,24 @@ class PPO:
             clip_value_loss=cfg.clip_value_loss, normalize_advantages=False,  # done per epoch in _deal
         )
 
+    def _grad(self, params: Any, minibatch: Batch) -> tuple[Any, LossInfo]:
+        """Gradient of the loss over one minibatch (advantages already standardised), fused where it applies."""
+        cfg = self.config
+        mesh = jax.sharding.get_abstract_mesh()
+        devices = 1 if mesh.empty or ENV_AXIS not in mesh.axis_names else mesh.shape[ENV_AXIS]
+        if not (self.fused_gradient and fused.rows_fit(cfg.minibatch_size // devices)):
+            return jax.grad(self._loss, has_aux=True)(params, minibatch)
+        return fused.loss_and_grad(
+            params, minibatch.obs, minibatch.action, minibatch.log_prob, minibatch.value,
+            minibatch.advantage, minibatch.target,
+            clip_eps=cfg.clip_eps, vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
+            activation=cfg.activation, clip_value_loss=cfg.clip_value_loss,
+            interpret=jax.default_backend() != "gpu",
+        )
+
     def _minibatch_step(self, carry: tuple, minibatch: Batch) -> tuple[tuple, LossInfo]:
         params, opt_state = carry
-        grads, info = jax.grad(self._loss, has_aux=True)(params, minibatch)
+        grads, info = self._grad(params, minibatch)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), info
 
