@@ -397,22 +397,24 @@ class PPO:
         """``num_updates`` updates from ``state`` (the host loop's epoch); metrics are ``[num_updates]``.
 
         With ``num_active`` (a traced int, not batched), only the first
-        ``num_active`` updates run and the rest pass the state through with
-        NaN metrics: one compiled program then serves a shorter last epoch.
+        ``num_active`` updates take effect and the rest pass the state through with
+        NaN metrics: one compiled program then serves a shorter last epoch. Every
+        update is computed and the inactive ones are dropped with a select, not a
+        `lax.cond`: on a GPU a conditional reads its predicate on the host, which
+        stalls the dispatching thread once per update and undoes the host loop's
+        pipelining (the wasted work is at most ``num_updates - 1`` updates, once per run).
         """
         if num_active is None:
             return jax.lax.scan(lambda s, _: self.update(s), state, None, num_updates)
-        _, metric_shapes = jax.eval_shape(self.update, state)
 
-        def skip(s: PPOState):
-            def blank(m):
-                fill = jnp.nan if jnp.issubdtype(m.dtype, jnp.floating) else 0
-                return jnp.full(m.shape, fill, m.dtype)
-
-            return s, jax.tree.map(blank, metric_shapes)
+        def blank(m):
+            return jnp.asarray(jnp.nan if jnp.issubdtype(m.dtype, jnp.floating) else 0, m.dtype)
 
         def step(s: PPOState, i: jax.Array):
-            return jax.lax.cond(i < num_active, self.update, skip, s)
+            new, metrics = self.update(s)
+            active = i < num_active
+            new = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, s)
+            return new, jax.tree.map(lambda m: jnp.where(active, m, blank(m)), metrics)
 
         return jax.lax.scan(step, state, jnp.arange(num_updates))
 
