@@ -400,9 +400,10 @@ class PPO:
         ``num_active`` updates take effect and the rest pass the state through with
         NaN metrics: one compiled program then serves a shorter last epoch. Every
         update is computed and the inactive ones are dropped with a select, not a
-        `lax.cond`: on a GPU a conditional reads its predicate on the host, which
-        stalls the dispatching thread once per update and undoes the host loop's
-        pipelining (the wasted work is at most ``num_updates - 1`` updates, once per run).
+        `lax.cond`: XLA's GPU runtime copies a conditional's predicate to the host and
+        waits for it, once per update, and with it the host loop's overhead was 17 %
+        instead of 1-4 % (BENCHMARKS.md). The price is at most ``num_updates - 1``
+        wasted updates, in the last epoch of a run.
         """
         if num_active is None:
             return jax.lax.scan(lambda s, _: self.update(s), state, None, num_updates)

@@ -53,3 +53,16 @@ def test_cartpole_solves_with_the_gpu_network_path(monkeypatch):
     print("CartPole-v1 final returns per seed (narrow matmuls):", returns)
     assert np.all(np.isfinite(returns))
     assert returns.mean() >= 475, returns
+
+
+def test_cartpole_solves_with_the_fused_gradient(monkeypatch):
+    """The GPU path, forced on the CPU: fused gradient kernels (interpreted here) and narrow layers as multiply-adds."""
+    from jaxrl import networks
+
+    monkeypatch.setattr(networks, "NARROW_MATMULS", True)
+    config = PPOConfig(fused_gradient="on")
+    assert ppo.make(config).fused_gradient
+    returns = final_returns(config, num_seeds=2)
+    print("CartPole-v1 final returns per seed (fused gradient):", returns)
+    assert np.all(np.isfinite(returns))
+    assert returns.mean() >= 475, returns
