@@ -45,12 +45,14 @@ _CLIP, _VF, _ENT, _INV_ROWS = range(4)
 # Per-program sums: policy loss, entropy, approx KL, clipped count (actor); value loss (critic).
 _POLICY, _ENTROPY, _KL, _CLIPPED, _VALUE = range(5)
 
-# Launch shape (measured on an H100, BENCHMARKS.md): rows per tile, warps per program,
-# and the fewest programs worth having before tiles are looped inside one program.
+# Launch shape (measured on an H100, BENCHMARKS.md "What was tried"): rows per tile, warps per
+# program, and the fewest programs worth having before tiles are looped inside one program.
 ROWS = 64
 NUM_WARPS = 4
 NUM_STAGES = 1
 MIN_PROGRAMS = 256
+# Matmul precision inside the kernels: None is TF32, like XLA's default for float32 on GPUs;
+# `jax.lax.Precision.HIGHEST` gives float32 products, measured 9x slower on an H100.
 PRECISION = None
 
 
@@ -339,7 +341,7 @@ def loss_and_grad(
     sharded = not mesh.empty and ENV_AXIS in mesh.axis_names and mesh.shape[ENV_AXIS] > 1
 
     def local(obs, action, old_log_prob, old_value, advantage, target, scalars, actor, critic):
-        x = jnp.pad(obs, ((0, 0), (0, obs_pad - obs_dim)))
+        x = jnp.pad(obs.astype(jnp.float32), ((0, 0), (0, obs_pad - obs_dim)))
         common = dict(activation=activation, interpret=interpret)
         *actor_grads, actor_sums = _run_mlp(
             x, [action.astype(jnp.int32), old_log_prob, advantage], actor, scalars,

@@ -9,6 +9,17 @@ import pytest
 from tests.helpers import runs
 
 
+@pytest.fixture(scope="module")
+def fast_compilation():
+    """Skip XLA's expensive backend passes while a module compiles (same semantics, ~2x faster to compile)."""
+    import jax
+
+    previous = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
 @pytest.fixture(scope="session")
 def cli_env(tmp_path_factory) -> dict[str, str]:
     """Environment for training subprocesses: CPU, a session-wide JAX compilation cache, W&B off."""

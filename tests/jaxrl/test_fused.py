@@ -38,13 +38,8 @@ INFO_RTOL, INFO_ATOL = 1e-5, 1e-7
 OLD_SPREAD = 0.3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fast_compilation():
-    """Skip XLA's expensive backend passes while this module compiles (same semantics, faster)."""
-    previous = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# XLA without its expensive backend passes while this module compiles (conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_compilation")
 
 
 def make_algo(**overrides) -> learner.PPO:
