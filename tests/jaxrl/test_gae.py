@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -9,7 +11,17 @@ import pytest
 from jaxrl.ppo.gae import gae
 
 # One compiled program per shape instead of many eager op dispatches.
-jitted_gae = jax.jit(gae)
+jitted_gae = jax.jit(gae, static_argnames="method")
+
+
+@pytest.fixture(autouse=True, params=("associative", "doubling"))
+def method(request, monkeypatch):
+    """Every test runs with both log-depth solvers of the recurrence."""
+    monkeypatch.setattr(sys.modules[__name__], "METHOD", request.param)
+    return request.param
+
+
+METHOD = "auto"
 
 # A [T=6, B=2] rollout, gamma = lambda = 0.5 (so gamma * lambda = 0.25).
 #
@@ -49,6 +61,7 @@ def run_gae(rewards, values, next_values, terminated, truncated, gamma, lam, nex
         gamma,
         lam,
         None if next_sign is None else np.asarray(next_sign, np.float32),
+        method=METHOD,
     )
     return np.asarray(advantages), np.asarray(targets)
 
@@ -232,3 +245,8 @@ def test_zero_sum_random_rollouts_match_negamax_lambda_returns(seed):
     expected = lambda_returns(rewards, next_values, terminated, truncated, 0.97, 0.9, sign)
     np.testing.assert_allclose(targets, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(advantages, expected - values, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="unknown GAE method"):
+        gae(*(np.zeros((4, 2), np.float32),) * 3, *(np.zeros((4, 2), bool),) * 2, 0.9, 0.9, method="sequential")
