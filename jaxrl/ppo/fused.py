@@ -60,10 +60,6 @@ def _pow2_at_least(n: int, floor: int = _PAD) -> int:
     return max(floor, 1 << (max(n, 1) - 1).bit_length())
 
 
-def _hidden_layers(network: Any) -> int:
-    return len(tuple(network.hidden_sizes))
-
-
 def supports(network: Any, has_mask: bool, obs_shape: tuple[int, ...]) -> str | None:
     """None when the fused gradient applies to this network, else the reason it does not."""
     if network.continuous:
@@ -88,7 +84,7 @@ def tiling(num_rows: int) -> tuple[int, int] | None:
     Tiles have `ROWS` rows (or the largest power of two >= 16 dividing ``num_rows``, if
     fewer); a program loops over as many tiles as keeps the grid at `MIN_PROGRAMS` or more.
     """
-    rows = next((r for r in (ROWS, 128, 64, 32, 16) if r <= ROWS and num_rows % r == 0), None)
+    rows = next((r for r in (ROWS, 64, 32, 16) if r <= ROWS and num_rows % r == 0), None)
     if rows is None:
         return None
     blocks = num_rows // rows
