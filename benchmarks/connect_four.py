@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.common import parse_overrides
     from jaxrl import ppo
-    from jaxrl.callbacks import GameEvaluationCallback
-    from jaxrl.config import preset
-    from jaxrl.evaluate import game_rates
-    from jaxrl.loggers import JsonlLogger, LoggerGroup
-    from jaxrl.loop import Trainer, TrainingComponents
+    from jaxrl.config import TrainConfig, preset
+    from jaxrl.run.build import build_trainer
+    from jaxrl.run.callbacks import GameEvaluationCallback
+    from jaxrl.run.evaluation import game_rates
+    from jaxrl.run.loggers import JsonlLogger
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     algo = ppo.make(config)
     num_epochs = num_updates // k
     every = max(1, num_epochs // max(args.evaluations, 1))
-    callback = GameEvaluationCallback(every, args.eval_games, args.minimax_depth, pool_size=8, seed=args.seed)
+    run_config = TrainConfig(
+        ppo=config, seed=args.seed, updates_per_epoch=k, eval_every=every, eval_games=args.eval_games,
+        minimax_depth=args.minimax_depth, opponent_pool_size=8, plot=False,
+    )
     minimax = f"minimax{args.minimax_depth}"
 
     def report(message: str) -> None:
@@ -142,17 +145,16 @@ def main(argv: list[str] | None = None) -> int:
             pass
 
     (out_dir / "metrics.jsonl").unlink(missing_ok=True)
-    loggers = LoggerGroup([JsonlLogger(out_dir / "metrics.jsonl"), Progress()], report)
-    components = TrainingComponents(
-        algo=algo, loggers=loggers, callbacks=[callback], updates_per_epoch=k, report=report
+    trainer = build_trainer(
+        run_config, algo=algo, state=algo.init(jax.random.PRNGKey(args.seed)),
+        loggers=[JsonlLogger(out_dir / "metrics.jsonl"), Progress()], report=report,
     )
-    trainer = Trainer(components, algo.init(jax.random.PRNGKey(args.seed)))
     code = trainer.run()
-    loggers.close()
+    trainer.close()
+    evaluation = next(c for c in trainer.components.callbacks if isinstance(c, GameEvaluationCallback))
     train_end = time.perf_counter()
-    stats = algo.observation_statistics(trainer.state.env_state)
     rates = game_rates(
-        algo, trainer.state.params, stats, jax.random.PRNGKey(args.seed + 7), args.games, args.minimax_depth
+        algo, algo.agent(trainer.state), jax.random.PRNGKey(args.seed + 7), args.games, args.minimax_depth
     )
     wall = time.perf_counter() - start
 
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {k_: getattr(config, k_) for k_ in config.__dataclass_fields__},
         "games_per_seat": args.games,
         "rates": rates,
-        "elo": float(callback.ratings.mean()),
+        "elo": float(evaluation.ratings.mean()),
         "target": {"opponent": target_name, "win_rate": args.target, "passed": passed},
     }
     (out_dir / "connect_four.json").write_text(json.dumps(result, indent=1, default=str))

@@ -566,43 +566,26 @@ def section_envs(ctx: Context) -> dict:
 
 def host_loop_once(algo, state, run_dir: Path, updates_per_epoch: int, checkpoint_every: int) -> dict:
     """One real `Trainer.run` into ``run_dir``; seconds exclude its epoch-function compile."""
-    from jaxrl.callbacks import CheckpointCallback
-    from jaxrl.checkpoint import Checkpointer
-    from jaxrl.config import TrainConfig, config_to_dict
-    from jaxrl.display import Display
-    from jaxrl.loggers import JsonlLogger, LoggerGroup, read_jsonl
-    from jaxrl.loop import Trainer, TrainingComponents
+    from jaxrl.config import TrainConfig
+    from jaxrl.run.build import build_trainer
+    from jaxrl.run.loggers import read_jsonl
 
     messages = io.StringIO()  # display lines and reports: plain text, never a terminal
 
     def report(message: str) -> None:
         print(message, file=messages)
 
-    config = algo.config
     run_config = TrainConfig(
-        ppo=config, updates_per_epoch=updates_per_epoch, checkpoint_every=checkpoint_every
+        ppo=algo.config, updates_per_epoch=updates_per_epoch, checkpoint_every=checkpoint_every, eval_every=0,
+        plot=False,
     )
-    loggers = LoggerGroup([JsonlLogger(run_dir / "metrics.jsonl")], report)
-    checkpointer = Checkpointer(run_dir / "checkpoints", max_to_keep=run_config.keep_checkpoints)
-    components = TrainingComponents(
-        algo=algo,
-        loggers=loggers,
-        callbacks=[CheckpointCallback(checkpoint_every)],
-        checkpointer=checkpointer,
-        display=Display(
-            config.num_updates * config.batch_size, run_config.display_interval, stream=messages, live=False
-        ),
-        updates_per_epoch=updates_per_epoch,
-        metadata={"config": config_to_dict(run_config)},
-        report=report,
-    )
-    trainer = Trainer(components, state)
+    trainer = build_trainer(run_config, run_dir=run_dir, algo=algo, state=state, stdout=messages, report=report)
+    checkpointer = trainer.components.checkpointer
     start = time.perf_counter()
     code = trainer.run()
     wall = time.perf_counter() - start
     checkpoints = checkpointer.steps()
-    loggers.close()
-    checkpointer.close()
+    trainer.close()
     if code != 0:
         raise RuntimeError(f"the host loop exited with code {code}: {messages.getvalue().strip()[-300:]}")
     records = read_jsonl(run_dir / "metrics.jsonl")

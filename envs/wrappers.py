@@ -227,6 +227,10 @@ class RunningMeanStd:
         m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
         return RunningMeanStd(mean, m2 / total, total)
 
+    def normalize(self, x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
+        """``(x - mean) / sqrt(var + epsilon)``."""
+        return (x - self.mean) / jnp.sqrt(self.var + epsilon)
+
 
 class NormalizeObservation(StatefulWrapper):
     """Normalises observations by running mean and standard deviation.
@@ -242,7 +246,7 @@ class NormalizeObservation(StatefulWrapper):
         self.epsilon = epsilon
 
     def _normalize(self, rms: RunningMeanStd, obs: jax.Array) -> jax.Array:
-        return (obs - rms.mean) / jnp.sqrt(rms.var + self.epsilon)
+        return rms.normalize(obs, self.epsilon)
 
     def reset_env(self, key, params):
         obs, env_state = self._env.reset_env(key, params)

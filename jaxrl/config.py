@@ -1,8 +1,8 @@
-"""Typed configuration: the PPO algorithm config, per-env presets, and validation.
+"""The run's configuration: an algorithm's config plus everything the host loop does around it.
 
-Every field is documented once, here. `validate` runs before anything is
-compiled and raises `ConfigError` with one line saying what is wrong and how
-to fix it.
+Every run-level field is documented once, here (the algorithms document
+theirs in their own ``config.py``). Also the conversions to and from the
+flat dicts of YAML files and checkpoints, and the checks a resume makes.
 """
 
 from __future__ import annotations
@@ -11,210 +11,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jax
-
-
-class ConfigError(ValueError):
-    """A user error in the configuration (reported as one line, exit code 2)."""
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    """Proximal Policy Optimisation: rollout, advantages and update."""
-
-    env: str = "CartPole-v1"
-    """Registered environment name (see `envs.registered_names()`), or 'gymnax:<name>'."""
-    total_timesteps: int = 500_000
-    """Environment steps to train for, summed over all envs of one seed (rounded down to whole updates)."""
-    num_envs: int = 4
-    """Parallel environments per seed (vmapped)."""
-    num_steps: int = 128
-    """Steps collected per environment per update (rollout length)."""
-    update_epochs: int = 4
-    """Passes over each rollout batch."""
-    num_minibatches: int = 4
-    """Minibatches per epoch; num_envs * num_steps must be divisible by it."""
-    lr: float = 2.5e-4
-    """Adam learning rate (start value when annealed)."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the run."""
-    gamma: float = 0.99
-    """Discount factor."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    clip_eps: float = 0.2
-    """PPO ratio clip range; also the value-function clip range."""
-    clip_value_loss: bool = True
-    """Clip the value loss around the rollout's value estimates."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """Value loss coefficient."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
-    adam_eps: float = 1e-5
-    """Adam epsilon."""
-    normalize_advantages: bool = True
-    """Normalise advantages per minibatch."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the actor and of the critic (separate networks)."""
-    activation: Literal["tanh", "relu"] = "tanh"
-    """Hidden activation."""
-    network: Literal["auto", "mlp", "conv"] = "auto"
-    """Torso: 'auto' picks conv for board planes (rank-3 observations), else mlp."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
-    normalize_observations: bool = False
-    """Normalise observations with running statistics (NormalizeObservation wrapper)."""
-    normalize_rewards: bool = False
-    """Scale rewards by the running std of the discounted return (NormalizeReward wrapper)."""
-    env_kwargs: tuple[tuple[str, Any], ...] = ()
-    """Environment parameter overrides as (name, value) pairs."""
-    rollout_unroll: int = 0
-    """Unroll factor of the rollout scan, a speed knob (fewer device loop iterations); 0: 4 on GPU/TPU, 1 on CPU."""
-    minibatch_unroll: int = 1
-    """Unroll factor of the minibatch scan: a speed knob, same results."""
-    shuffle: Literal["auto", "per_env", "global"] = "auto"
-    """How each epoch deals the batch into minibatches. 'per_env': every env's steps are permuted on
-    their own and each minibatch takes num_steps / num_minibatches of them from every env (no data
-    crosses devices, and results do not depend on the device count); 'global': one permutation of
-    the whole batch (a gather across devices); 'auto': per_env when num_steps divides evenly, else global."""
-    fused_gradient: Literal["auto", "on", "off"] = "auto"
-    """Minibatch gradient as fused GPU kernels (`jaxrl.ppo.fused`), a speed knob: the same function,
-    rounded differently. 'auto': on GPUs when the network qualifies (MLP torso of power-of-two widths,
-    discrete actions without a mask); 'on': always, or an error saying why not (on a CPU the kernels
-    run interpreted, slowly: for tests); 'off': XLA's gradient."""
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def per_env_shuffle(self) -> bool:
-        """Whether minibatches are dealt per env (see `shuffle`)."""
-        if self.shuffle == "auto":
-            return self.num_steps % self.num_minibatches == 0
-        return self.shuffle == "per_env"
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
-
-    def replace(self, **changes: Any) -> PPOConfig:
-        return dataclasses.replace(self, **changes)
-
-
-# Hyperparameters tuned per environment; fields not named keep PPOConfig's defaults.
-PRESETS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": {},
-    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16, num_steps=128, lr=1e-3, ent_coef=0.0),
-    "MountainCar-v0": dict(
-        total_timesteps=2_000_000, num_envs=16, num_steps=256, lr=1e-3, ent_coef=0.01, normalize_rewards=True
-    ),
-    "MountainCarContinuous-v0": dict(
-        total_timesteps=1_000_000, num_envs=16, num_steps=256, lr=3e-4, ent_coef=0.0,
-        normalize_rewards=True, log_std_init=0.0,
-    ),
-    "Pendulum-v1": dict(
-        total_timesteps=1_000_000, num_envs=16, num_steps=128, update_epochs=10, num_minibatches=32,
-        lr=1e-3, gamma=0.95, gae_lambda=0.95, ent_coef=0.0, normalize_rewards=True,
-        hidden_sizes=(64, 64), anneal_lr=True,
-    ),
-    # Self-play; tuned to beat random play >= 95% from either seat within 15 minutes on a 2-core CPU
-    # (the conv torso is ~200x slower per step there). The strong entropy bonus keeps the self-play
-    # opponent varied and stops black/white exploitation cycles (with 0.1, 1 seed of 3 ended at
-    # 92% / 87% against random; with 0.2 all 3 beat it >= 98.5% from both seats); gamma < 1 makes
-    # the policy take a win now rather than later.
-    "ConnectFour-v0": dict(
-        total_timesteps=5_242_880, num_envs=1024, num_steps=16, update_epochs=4, num_minibatches=8,
-        lr=3e-4, gamma=0.99, gae_lambda=0.95, ent_coef=0.2, hidden_sizes=(256, 256), activation="relu",
-        network="mlp",
-    ),
-}
-
-
-def preset(env: str, **overrides: Any) -> PPOConfig:
-    """PPOConfig for ``env`` with its preset applied, then ``overrides``."""
-    return PPOConfig(env=env, **{**PRESETS.get(env, {}), **overrides})
-
-
-def _is_concrete(value: Any) -> bool:
-    return not isinstance(value, jax.core.Tracer)
-
-
-def validate(config: PPOConfig, num_devices: int = 1) -> None:
-    """Raise ConfigError (one line) if ``config`` cannot run.
-
-    Numeric hyperparameters that are traced (vmapped over) are skipped.
-    """
-    from envs.registry import registered_names, unknown_env_message
-
-    name = config.env
-    if ":" not in name and name not in registered_names():
-        raise ConfigError(unknown_env_message(name))
-    for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "minibatch_unroll"):
-        value = getattr(config, key)
-        if not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
-    if config.batch_size % config.num_minibatches:
-        raise ConfigError(
-            f"num_envs * num_steps = {config.num_envs} * {config.num_steps} = {config.batch_size} is not divisible "
-            f"by --num-minibatches {config.num_minibatches}; choose a divisor of {config.batch_size}"
-        )
-    if config.fused_gradient not in ("auto", "on", "off"):
-        raise ConfigError(f"--fused-gradient must be one of auto, on, off; got {config.fused_gradient!r}")
-    if config.shuffle not in ("auto", "per_env", "global"):
-        raise ConfigError(f"--shuffle must be one of auto, per_env, global; got {config.shuffle!r}")
-    if config.shuffle == "per_env" and config.num_steps % config.num_minibatches:
-        raise ConfigError(
-            f"--shuffle per_env deals --num-steps {config.num_steps} per env into --num-minibatches "
-            f"{config.num_minibatches} equal parts; choose a divisor of {config.num_steps} or --shuffle global"
-        )
-    if config.num_updates < 1:
-        raise ConfigError(
-            f"--total-timesteps {config.total_timesteps} is less than one update "
-            f"(num_envs * num_steps = {config.batch_size}); raise it or shrink the batch"
-        )
-    if config.num_envs % num_devices:
-        raise ConfigError(
-            f"--num-envs {config.num_envs} is not divisible by the {num_devices} devices in use; "
-            f"use a multiple of {num_devices} or --devices"
-        )
-    if config.minibatch_size % num_devices:
-        raise ConfigError(
-            f"the minibatch size {config.minibatch_size} (num_envs * num_steps / num_minibatches) is not divisible "
-            f"by the {num_devices} devices in use; change --num-minibatches, --num-steps or --devices"
-        )
-    checks = {
-        "lr": lambda v: v > 0,
-        "gamma": lambda v: 0 <= v <= 1,
-        "gae_lambda": lambda v: 0 <= v <= 1,
-        "clip_eps": lambda v: v > 0,
-        "max_grad_norm": lambda v: v > 0,
-        "adam_eps": lambda v: v > 0,
-        "ent_coef": lambda v: v >= 0,
-        "vf_coef": lambda v: v >= 0,
-    }
-    for key, ok in checks.items():
-        value = getattr(config, key)
-        if _is_concrete(value) and not ok(value):
-            raise ConfigError(f"--{key.replace('_', '-')} has an invalid value {value!r}")
-    if not isinstance(config.rollout_unroll, int) or config.rollout_unroll < 0:
-        raise ConfigError(f"--rollout-unroll must be >= 0 (0: automatic), got {config.rollout_unroll!r}")
-    if not config.hidden_sizes or any(h <= 0 for h in config.hidden_sizes):
-        raise ConfigError(f"--hidden-sizes must be positive widths, got {config.hidden_sizes!r}")
+from jaxrl.errors import ConfigError
+from jaxrl.ppo.config import PPOConfig, preset, validate
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run: the algorithm plus everything the host loop does around it."""
 
+    algo: Literal["ppo"] = "ppo"
+    """The learning algorithm (see `jaxrl.registry.ALGORITHMS`)."""
     ppo: PPOConfig = PPOConfig()
-    """The algorithm (its flags appear without a prefix: --lr, --num-envs, ...)."""
+    """PPO's configuration (its flags appear without a prefix: --lr, --num-envs, ...)."""
     seed: int = 0
     """Random seed; seed i of --num-seeds uses key split i of it."""
     num_seeds: int = 1
@@ -264,12 +72,17 @@ class TrainConfig:
     process_id: int | None = None
     """Multi-host: this process's index, 0..num_processes-1 (default: $JAX_PROCESS_ID; unset with a coordinator: detected)."""
 
+    @property
+    def algo_config(self) -> Any:
+        """The config of the algorithm ``algo`` names (the field of that name)."""
+        return getattr(self, self.algo)
+
 
 # Fields that change what is computed: a resumed run must use the checkpoint's values.
 RESUME_FREE_FIELDS = frozenset(
     {"total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "display_interval", "eval_every",
      "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
-     "checkpoint_every", "keep_checkpoints", "fused_gradient", "tensorboard", "wandb",
+     "checkpoint_every", "keep_checkpoints", "fused_gradient", "narrow_matmuls", "tensorboard", "wandb",
      "wandb_project", "plot", "devices", "coordinator_address", "num_processes", "process_id"}
 )
 
@@ -297,11 +110,14 @@ def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None, sour
     """Apply a (flat or {'ppo': {...}}-nested) dict of field values to ``base``.
 
     Keys may use dashes or underscores; unknown keys raise ConfigError with a suggestion.
+    A ``backend`` entry (the choices a run resolved for its devices, written
+    beside the config for the reader) is derived, not configuration, and is skipped.
     """
     import difflib
 
     base = base or TrainConfig()
     flat = dict(data)
+    flat.pop("backend", None)
     flat.update(flat.pop("ppo", None) or {})
     flat = {k.replace("-", "_"): v for k, v in flat.items()}
     defaults = flat_fields(base)
@@ -352,3 +168,9 @@ def resume_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
         for key in old_fields
         if key not in RESUME_FREE_FIELDS and old_fields[key] != new_fields[key]
     ]
+
+
+__all__ = [
+    "ConfigError", "PPOConfig", "RESUME_FREE_FIELDS", "TrainConfig", "config_from_dict", "config_to_dict",
+    "field_names", "flat_fields", "preset", "resume_differences", "validate", "validate_run",
+]

@@ -141,17 +141,9 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1):
     return init
 
 
-# A side of a matmul this narrow (CartPole's 4 inputs, a 2-action head) is written as broadcast
-# multiply-adds instead of a dot, on GPUs only: there it is faster (see `Dense`), on the CPU it
-# measured 2x slower. ``NARROW_MATMULS`` True / False forces the choice (tests, benchmarks).
+# A side of a matmul at most this narrow (CartPole's 4 inputs, a 2-action head) can be written as
+# broadcast multiply-adds instead of a dot (`Dense.narrow`; `jaxrl.backend` decides where).
 _NARROW = 8
-NARROW_MATMULS: bool | None = None
-
-
-def _narrow_matmuls() -> bool:
-    if NARROW_MATMULS is None:
-        return jax.default_backend() in ("gpu", "cuda", "rocm")
-    return NARROW_MATMULS
 
 
 class Dense(nn.Dense):
@@ -163,16 +155,19 @@ class Dense(nn.Dense):
     multiply-adds run inside the next matmul's kernel and a narrow head's backward pass becomes
     elementwise, which removes kernels and activation traffic from the memory-bound minibatch
     gradient (BENCHMARKS.md, "What was tried"). The sums run in float32, never in TF32.
+    With ``narrow`` False (the CPU's choice: there the multiply-adds measured 2x slower) it is
+    a plain matmul.
     """
 
     activation: Any = None
+    narrow: bool = False
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
         fan_in = inputs.shape[-1]
         kernel = self.param("kernel", self.kernel_init, (fan_in, self.features), self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-        narrow = _narrow_matmuls()
+        narrow = self.narrow
         if narrow and fan_in <= _NARROW:
             out = inputs[..., 0:1] * kernel[0]
             for i in range(1, fan_in):
@@ -185,9 +180,10 @@ class Dense(nn.Dense):
         return out if self.activation is None else self.activation(out)
 
 
-def _dense(features: int, scale: float, name: str | None = None, activation: Any = None) -> Dense:
+def _dense(features: int, scale: float, narrow: bool, name: str | None = None, activation: Any = None) -> Dense:
     return Dense(
-        features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros, name=name, activation=activation
+        features, kernel_init=orthogonal(scale), bias_init=nn.initializers.zeros, name=name, activation=activation,
+        narrow=narrow,
     )
 
 
@@ -196,12 +192,14 @@ class MLPTorso(nn.Module):
 
     hidden_sizes: Sequence[int]
     activation: str = "tanh"
+    narrow_matmuls: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array, batch_ndim: int) -> jax.Array:
         x = obs.reshape(obs.shape[:batch_ndim] + (-1,))
         for i, width in enumerate(self.hidden_sizes):
-            x = _dense(width, np.sqrt(2), name=f"Dense_{i}", activation=_ACTIVATIONS[self.activation])(x)
+            activation = _ACTIVATIONS[self.activation]
+            x = _dense(width, np.sqrt(2), self.narrow_matmuls, name=f"Dense_{i}", activation=activation)(x)
         return x
 
 
@@ -211,6 +209,7 @@ class ConvTorso(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     channels: Sequence[int] = (32, 64)
+    narrow_matmuls: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array, batch_ndim: int) -> jax.Array:
@@ -220,7 +219,7 @@ class ConvTorso(nn.Module):
             conv = nn.Conv(channels, (3, 3), padding="SAME", kernel_init=orthogonal(np.sqrt(2)))
             x = _ACTIVATIONS[self.activation](conv(x))
         x = x.reshape(batch_shape + x.shape[1:])
-        return MLPTorso(self.hidden_sizes, self.activation)(x, batch_ndim)
+        return MLPTorso(self.hidden_sizes, self.activation, self.narrow_matmuls)(x, batch_ndim)
 
 
 class ActorCritic(nn.Module):
@@ -231,6 +230,7 @@ class ActorCritic(nn.Module):
     log_std_or_None)``, ``value(obs)`` the value ``[*batch]``, and
     ``__call__`` both. Keeping them separate lets the rollout run the actor
     alone and evaluate the critic on the whole batch at once afterwards.
+    ``narrow_matmuls``: see `Dense.narrow` (the same function either way).
     """
 
     action_dim: int
@@ -240,13 +240,15 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     torso: str = "mlp"
     log_std_init: float = 0.0
+    narrow_matmuls: bool = False
 
     def setup(self) -> None:
         cls = ConvTorso if self.torso == "conv" else MLPTorso
-        self.actor_torso = cls(tuple(self.hidden_sizes), self.activation)
-        self.actor_head = _dense(self.action_dim, 0.01)
-        self.critic_torso = cls(tuple(self.hidden_sizes), self.activation)
-        self.critic_head = _dense(1, 1.0)
+        narrow = self.narrow_matmuls
+        self.actor_torso = cls(tuple(self.hidden_sizes), self.activation, narrow_matmuls=narrow)
+        self.actor_head = _dense(self.action_dim, 0.01, narrow)
+        self.critic_torso = cls(tuple(self.hidden_sizes), self.activation, narrow_matmuls=narrow)
+        self.critic_head = _dense(1, 1.0, narrow)
         if self.continuous:
             self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
 

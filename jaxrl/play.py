@@ -19,6 +19,10 @@ from typing import Any, TextIO
 import jax
 import numpy as np
 
+from jaxrl.config import ConfigError
+from jaxrl.run.checkpoint import CheckpointError
+from jaxrl.run.policy import load_policy
+
 SEAT_NAMES = ("first", "second")
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 
@@ -140,16 +144,12 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
 
 
 def _play(args, stdin: TextIO, stdout: TextIO) -> int:
-    from jaxrl.checkpoint import CheckpointError
-    from jaxrl.config import ConfigError
-    from jaxrl.evaluate import eval_env, load_policy
-
     try:
         act = load_policy(args.run_dir, deterministic=args.greedy)
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    env, env_params = eval_env(act.algo.config)
+    env, env_params = act.algo.eval_env()
     if env.num_players != 2:
         print(f"error: {act.algo.config.env} is not a two-player game; nothing to play", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from jaxrl.loggers import read_jsonl
+from jaxrl.run.loggers import read_jsonl
 
 PANELS = (
     ("episode_return", "episode return (training)"),

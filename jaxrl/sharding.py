@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxrl.config import ConfigError
+from jaxrl.errors import ConfigError
 
 ENV_AXIS = "envs"
 
@@ -182,24 +182,27 @@ def env_batch_sharding(mesh: Mesh, num_seeds: int = 1) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(*leading, ENV_AXIS))
 
 
-def state_shardings(state: Any, mesh: Mesh, num_seeds: int = 1) -> Any:
+ENV_BATCH_FIELDS = ("env_state", "obs")
+"""The fields of a training state whose leaves have the env batch axis (`jaxrl.algorithm.Algorithm`)."""
+
+
+def state_shardings(state: Any, mesh: Mesh, num_seeds: int = 1, fields: tuple[str, ...] = ENV_BATCH_FIELDS) -> Any:
     """A pytree like ``state`` (concrete or abstract) of NamedShardings.
 
-    ``env_state`` and ``obs`` leaves are split along the env axis; every other
-    leaf is replicated.
+    The leaves of the state's ``fields`` are split along the env axis; every
+    other leaf is replicated.
     """
     envs, whole = env_batch_sharding(mesh, num_seeds), replicated(mesh)
     shardings = jax.tree.map(lambda _: whole, state)
-    batched = jax.tree.map(lambda _: envs, (state.env_state, state.obs))
-    return shardings.replace(env_state=batched[0], obs=batched[1])
+    return shardings.replace(**{name: jax.tree.map(lambda _: envs, getattr(state, name)) for name in fields})
 
 
-def abstract_state(state: Any, mesh: Mesh, num_seeds: int = 1) -> Any:
+def abstract_state(state: Any, mesh: Mesh, num_seeds: int = 1, fields: tuple[str, ...] = ENV_BATCH_FIELDS) -> Any:
     """``state``'s shapes and dtypes with their target shardings: what a restore fills in."""
     return jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
         state,
-        state_shardings(state, mesh, num_seeds),
+        state_shardings(state, mesh, num_seeds, fields),
     )
 
 
@@ -227,12 +230,12 @@ def _place(x: Any, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
-def shard_state(state: Any, mesh: Mesh, num_seeds: int = 1) -> Any:
+def shard_state(state: Any, mesh: Mesh, num_seeds: int = 1, fields: tuple[str, ...] = ENV_BATCH_FIELDS) -> Any:
     """``state`` placed on ``mesh``: env batch split over devices, the rest replicated.
 
     With several processes every process must pass the same (host-local) state.
     """
-    return jax.tree.map(_place, state, state_shardings(state, mesh, num_seeds))
+    return jax.tree.map(_place, state, state_shardings(state, mesh, num_seeds, fields))
 
 
 def describe(mesh: Mesh) -> str:
@@ -248,6 +251,7 @@ def describe(mesh: Mesh) -> str:
 
 __all__ = [
     "ENV_AXIS",
+    "ENV_BATCH_FIELDS",
     "abstract_state",
     "any_process",
     "broadcast_text",

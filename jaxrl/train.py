@@ -1,4 +1,4 @@
-"""``python -m jaxrl.train``: train PPO from the command line into a run directory.
+"""``python -m jaxrl.train``: train from the command line into a run directory.
 
 The run directory holds ``config.yaml`` (resolved config), ``train.log``
 (everything printed), ``metrics.jsonl``, ``checkpoints/`` and
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import difflib
 import io
 import re
@@ -18,18 +17,23 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from jaxrl import sharding
+from jaxrl.plot import plot_runs
 from jaxrl.config import (
     ConfigError,
     PPOConfig,
     TrainConfig,
     config_from_dict,
-    config_to_dict,
     field_names,
     preset,
     resume_differences,
     validate_run,
 )
-from jaxrl.loop import EXIT_ERROR, EXIT_USAGE
+from jaxrl.registry import make_algorithm
+from jaxrl.run.build import build_trainer
+from jaxrl.run.checkpoint import CheckpointError
+from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
+from jaxrl.run.rundir import Tee, default_run_dir, load_run_config, load_yaml, restore_run, save_config, truncate_metrics
 
 # -- command line --------------------------------------------------------------------
 
@@ -98,20 +102,6 @@ def _tyro_error_line(text: str) -> str:
     return lines[1] if len(lines) > 1 else (lines[0] if lines else "invalid arguments")
 
 
-def _load_yaml(path: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"--config file not found: {path}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"--config {path} is not valid YAML: {str(error).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config {path} must hold a mapping of flag names to values")
-    return data
-
-
 def parse_args(argv: list[str]) -> TrainConfig:
     """Defaults <- env preset <- saved config (resume) <- --config YAML <- flags."""
     import tyro
@@ -129,13 +119,13 @@ def parse_args(argv: list[str]) -> TrainConfig:
         saved = Path(resume) / "config.yaml"
         if not saved.exists():
             raise ConfigError(f"--resume {resume}: no run there ({saved} is missing)")
-        base = config_from_dict(_load_yaml(str(saved)), source=str(saved))
+        base = config_from_dict(load_yaml(str(saved)), source=str(saved))
     else:
         env = _flag_value(argv, "--env") or PPOConfig.env
         base = TrainConfig(ppo=preset(env))
     yaml_path = _flag_value(argv, "--config")
     if yaml_path is not None:
-        data = _load_yaml(yaml_path)
+        data = load_yaml(yaml_path)
         if resume is None and "env" in {k.replace("-", "_") for k in data} and _flag_value(argv, "--env") is None:
             base = TrainConfig(ppo=preset(data.get("env")))
         base = config_from_dict(data, base, source=yaml_path)
@@ -157,144 +147,20 @@ def parse_args(argv: list[str]) -> TrainConfig:
     return config
 
 
-# -- run directory ---------------------------------------------------------------------
-
-
-class Tee(io.TextIOBase):
-    """Writes to the terminal stream and to train.log."""
-
-    def __init__(self, primary: TextIO, log: TextIO):
-        self.primary, self.log = primary, log
-
-    def write(self, text: str) -> int:
-        self.primary.write(text)
-        self.log.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.primary.flush()
-        self.log.flush()
-
-    def isatty(self) -> bool:
-        return self.primary.isatty()
-
-
-def default_run_dir(config: TrainConfig) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", config.ppo.env)
-    return Path("runs") / f"{name}-ppo-{stamp}"
-
-
-def truncate_metrics(path: Path, last_update: int) -> int:
-    """Drop records after ``last_update`` (a resume from an older checkpoint redoes them); returns how many.
-
-    Rewrites the file atomically (temporary file, then rename).
-    """
-    import json
-    import os
-
-    if not path.exists():
-        return 0
-    kept, dropped = [], 0
-    for line in path.read_text().splitlines():
-        try:
-            late = json.loads(line).get("update", 0) > last_update
-        except json.JSONDecodeError:
-            late = True  # a line torn by a kill
-        if late:
-            dropped += 1
-        else:
-            kept.append(line)
-    if dropped:
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, path)
-    return dropped
-
-
-def save_config(config: TrainConfig, run_dir: Path) -> None:
-    import yaml
-
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-
-
-def load_run_config(run_dir: Path) -> TrainConfig:
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        raise ConfigError(f"{run_dir} is not a run directory ({path.name} is missing)")
-    return config_from_dict(_load_yaml(str(path)), source=str(path))
-
-
-# -- building and restoring ------------------------------------------------------------
-
-
-def init_state(algo, config: TrainConfig):
-    import jax
-
-    key = jax.random.PRNGKey(config.seed)
-    if config.num_seeds == 1:
-        return algo.init(key)
-    return jax.vmap(algo.init)(jax.random.split(key, config.num_seeds))
-
-
-def _split_checkpoint_path(path: Path) -> tuple[Path, int | None]:
-    """A run dir, its checkpoints/ dir, or checkpoints/<step> -> (run_dir, step or None)."""
-    path = Path(path)
-    if path.name.isdigit() and path.parent.name in ("checkpoints", "best"):
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent.parent.parent
-        return run_dir, int(path.name)
-    if path.name == "checkpoints":
-        return path.parent, None
-    return path, None
-
-
-def restore_run(path: str | Path, config: TrainConfig | None = None, report=print, mesh=None):
-    """``(algo, state, meta)`` from a run directory or checkpoint directory.
-
-    ``meta`` is the checkpoint's metadata; ``meta["callback_arrays"]``, when
-    present, holds the arrays callbacks saved (see `Callback.checkpoint_state`).
-
-    The state is restored onto ``mesh`` (default: one device), whatever the
-    device count that saved it: env batch split over the mesh, the rest replicated.
-    """
-    import jax
-
-    from jaxrl import ppo, sharding
-    from jaxrl.checkpoint import Checkpointer
-
-    run_dir, step = _split_checkpoint_path(Path(path))
-    config = config or load_run_config(run_dir)
-    algo = ppo.make(config.ppo)
-    mesh = mesh if mesh is not None else sharding.make_mesh(1)
-    abstract = sharding.abstract_state(jax.eval_shape(lambda: init_state(algo, config)), mesh, config.num_seeds)
-    directory = run_dir / "checkpoints"
-    if step is not None and Path(path).parent.name == "best":
-        directory = directory / "best"
-    checkpointer = Checkpointer(directory, max_to_keep=config.keep_checkpoints)
-    try:
-        state, meta, step = checkpointer.restore(abstract, step, report=report)
-        extra = checkpointer.restore_extra(step)
-    finally:
-        checkpointer.close()
-    if extra is not None:
-        meta["callback_arrays"] = extra  # in memory only: callbacks' saved arrays (opponent pool)
-    return algo, state, meta
-
-
 # -- main ----------------------------------------------------------------------------------
 
 
 def _summary(config: TrainConfig, algo, run_dir: Path, start_update: int, mesh) -> str:
     import jax
 
-    from jaxrl import sharding
-
-    cfg = config.ppo
+    cfg = config.algo_config
     kinds = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in mesh.devices.flat}))
     env = algo.env
+    choices = ", ".join(f"{name} {value}" for name, value in algo.backend.to_dict().items() if name != "platform")
     lines = [
-        f"jaxrl: PPO on {cfg.env} (v{env.version}), run dir {run_dir}",
+        f"jaxrl: {config.algo.upper()} on {cfg.env} (v{env.version}), run dir {run_dir}",
         f"devices: {sharding.describe(mesh)} x {kinds}, {cfg.num_envs // mesh.size} envs each; jax {jax.__version__}",
+        f"backend {algo.backend.platform}: {choices}",
         f"observation {env.observation_space(algo.env_params).shape}, actions {env.action_space(algo.env_params)}",
         f"batch: {cfg.num_envs} envs x {cfg.num_steps} steps = {cfg.batch_size} per update, "
         f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}, {cfg.update_epochs} epochs; seeds {config.num_seeds}",
@@ -308,39 +174,30 @@ def _summary(config: TrainConfig, algo, run_dir: Path, start_update: int, mesh) 
 
 def run(config: TrainConfig, stdout: TextIO) -> int:
     """Run training for a parsed config; returns the exit code."""
-    import jax
-
-    from jaxrl import ppo, sharding
-    from jaxrl.callbacks import CheckpointCallback, EarlyStopCallback, EvaluationCallback, GameEvaluationCallback
-    from jaxrl.checkpoint import Checkpointer
-    from jaxrl.display import Display
-    from jaxrl.loggers import JsonlLogger, LoggerGroup, TensorBoardLogger, WandbLogger
-    from jaxrl.loop import Trainer, TrainingComponents
 
     # Several processes (hosts) run this same function; only process 0 prints and writes run-directory
     # files, every process takes part in the computation and in orbax's checkpoint writes.
     validate_run(config)  # first what does not depend on the devices
     sharding.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
-    cfg = config.ppo
+    cfg = config.algo_config
     mesh = sharding.make_mesh(config.devices or sharding.default_device_count(cfg.num_envs, cfg.minibatch_size))
     validate_run(config, mesh.size)
     main_process = sharding.is_main_process()
     resuming = config.resume is not None
     run_dir = Path(config.run_dir) if config.run_dir else Path(sharding.broadcast_text(str(default_run_dir(config))))
     meta: dict[str, Any] = {}
+    restore_messages: list[str] = []  # reported once train.log is open
+    state = None
     if resuming:
         saved = load_run_config(run_dir)
         diffs = resume_differences(saved, config)
         if diffs:
             raise ConfigError(f"--resume {run_dir}: config differs from the checkpoint's in " + "; ".join(diffs))
-        restore_messages: list[str] = []  # reported once train.log is open
         algo, state, meta = restore_run(run_dir, config, report=restore_messages.append, mesh=mesh)
     else:
-        restore_messages = []
         if run_dir.exists() and any(run_dir.iterdir()):
             raise ConfigError(f"run directory {run_dir} already exists and is not empty; pick another --run-dir or --resume it")
-        algo = ppo.make(config.ppo)
-        state = None
+        algo = make_algorithm(config.algo, cfg)
     sharding.sync("jaxrl-run-dir-checked")  # every process has looked before process 0 writes
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -352,11 +209,15 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
     try:
         if main_process:
             # The process layout belongs to this launch, not to the run: a resume may use another.
-            save_config(dataclasses.replace(config, coordinator_address=None, num_processes=None, process_id=None), run_dir)
+            launch_free = dataclasses.replace(config, coordinator_address=None, num_processes=None, process_id=None)
+            save_config(launch_free, run_dir, backend=algo.backend.to_dict())
         sharding.sync("jaxrl-run-dir-ready")
-        if state is None:
-            state = sharding.shard_state(init_state(algo, config), mesh, config.num_seeds)
-        start_update = int(jax.device_get(state.update).max())
+        live = stdout.isatty()
+        trainer = build_trainer(
+            config, run_dir=run_dir, algo=algo, state=state, meta=meta, mesh=mesh,
+            stdout=stdout if live else tee, log=log_file if live else None, report=report,
+        )
+        start_update = trainer.update
         for message in restore_messages:
             report(message)
         if resuming and main_process:
@@ -364,59 +225,10 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
             if dropped:
                 report(f"resuming from update {start_update}: dropped {dropped} metric records logged after it")
         report(_summary(config, algo, run_dir, start_update, mesh))
-
-        loggers: list = [JsonlLogger(run_dir / "metrics.jsonl")] if main_process else []
-        if config.tensorboard and main_process:
-            loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
-        if config.wandb != "disabled" and main_process:
-            wandb_id = meta.get("wandb_id")
-            wandb_logger = WandbLogger(config.wandb, config.wandb_project, run_dir, config_to_dict(config), run_dir.name, wandb_id)
-            meta["wandb_id"] = wandb_logger.run_id
-            loggers.append(wandb_logger)
-        callbacks: list = []
-        if config.eval_every > 0 and algo.num_players > 1:
-            callbacks.append(GameEvaluationCallback(
-                config.eval_every, config.eval_games, config.minimax_depth, config.opponent_pool_size,
-                elo_k=config.elo_k, seed=config.seed,
-            ))
-        elif config.eval_every > 0:
-            callbacks.append(EvaluationCallback(config.eval_every, config.eval_episodes, config.seed))
-        if config.target_return is not None:
-            callbacks.append(EarlyStopCallback(config.target_return))
-        best_metric = "eval/elo" if algo.num_players > 1 else "eval/episode_return"
-        best = meta.get("best_eval") or {}
-        callbacks.append(CheckpointCallback(
-            config.checkpoint_every, best=best.get("value") if best.get("metric") == best_metric else None,
-            metric=best_metric,
-        ))
-        for callback in callbacks:  # a resumed run continues the callbacks' own state
-            saved = meta.get("callbacks", {}).get(callback.checkpoint_name or "")
-            if saved is not None:
-                callback.restore_checkpoint_state(saved, meta.get("callback_arrays", {}).get(callback.checkpoint_name))
-        live = stdout.isatty()
-        components = TrainingComponents(
-            algo=algo,
-            loggers=LoggerGroup(loggers, report),
-            callbacks=callbacks,
-            checkpointer=Checkpointer(run_dir / "checkpoints", max_to_keep=config.keep_checkpoints),
-            display=Display(algo.config.num_updates * algo.config.batch_size, config.display_interval,
-                            stream=stdout if live else tee, live=live) if main_process else None,
-            num_seeds=config.num_seeds,
-            updates_per_epoch=config.updates_per_epoch,
-            # Carried over a resume: the W&B run to continue and the best evaluation so far.
-            metadata={"config": config_to_dict(config), **{k: meta[k] for k in ("wandb_id", "best_eval") if k in meta}},
-            log=log_file if live else None,
-            report=report,
-            mesh=mesh,
-        )
-        trainer = Trainer(components, state, time_offset=float(meta.get("wall_time", 0.0)))
         code = trainer.run()
-        components.loggers.close()
-        components.checkpointer.close()
+        trainer.close()
         if config.plot and main_process:
             try:
-                from jaxrl.plot import plot_runs
-
                 plot_runs([run_dir], run_dir / "learning_curves.png")
             except Exception as error:  # noqa: BLE001 - a plot must not fail the run
                 report(f"warning: could not write the learning-curve plot ({type(error).__name__}: {error})")
@@ -429,8 +241,6 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from jaxrl.checkpoint import CheckpointError
-
     try:
         config = parse_args(argv)
         return run(config, sys.stdout)

@@ -24,7 +24,7 @@ def gae(
     gamma: float | jax.Array,
     gae_lambda: float | jax.Array,
     next_sign: jax.Array | None = None,
-    method: str = "auto",
+    method: str = "associative",
 ) -> tuple[jax.Array, jax.Array]:
     """Advantages and value targets, all arrays ``[T, B]`` (time first).
 
@@ -47,12 +47,10 @@ def gae(
     `jax.lax.associative_scan`; "doubling" composes each step with the one ``k``
     later for k = 1, 2, 4, ... (log2 T rounds of shifted multiply-adds: the same
     speed on a CPU and 14 % less compile time for a whole CartPole train there,
-    BENCHMARKS.md); "auto" is doubling on CPUs and associative elsewhere (measured
-    on GPUs; the doubling scan has not been timed on one).
+    BENCHMARKS.md). `jaxrl.backend` picks one per device kind (doubling on CPUs,
+    associative elsewhere, as measured).
     """
     deltas, decay = _recurrence(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign)
-    if method == "auto":
-        method = "doubling" if jax.default_backend() == "cpu" else "associative"
     if method == "doubling":
         advantages = _doubling_scan(decay, deltas)
     elif method == "associative":
@@ -62,7 +60,7 @@ def gae(
 
         _, advantages = jax.lax.associative_scan(compose, (decay, deltas), reverse=True)
     else:
-        raise ValueError(f"unknown GAE method {method!r}; use 'auto', 'associative' or 'doubling'")
+        raise ValueError(f"unknown GAE method {method!r}; use 'associative' or 'doubling'")
     return advantages, advantages + values
 
 

@@ -1,10 +1,10 @@
 """PPO as pure functions: ``init(key) -> state``, ``update(state)``, ``train(key)``.
 
 Read top to bottom: the training state, building the env stack and network,
-the rollout (actor only, `lax.scan` over ``num_steps``), advantages (critic
-evaluated on the whole batch at once), and the minibatch epochs. Nothing here
-touches the host, so every function can be jitted, vmapped over seeds or
-hyperparameters, and sharded.
+acting, the rollout (actor only, `lax.scan` over ``num_steps``), advantages
+(critic evaluated on the whole batch at once), and the minibatch epochs.
+Nothing here touches the host, so every function can be jitted, vmapped over
+seeds or hyperparameters, and sharded. `PPO` implements `jaxrl.algorithm.Algorithm`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,24 @@ from flax import struct
 
 import envs
 from envs import spaces, wrappers
-from jaxrl import selfplay
-from jaxrl.config import ConfigError, PPOConfig, validate
+from jaxrl import backend, seats
+from jaxrl.errors import ConfigError
+from jaxrl.games.match import Policy
 from jaxrl.networks import ActorCritic, make_distribution
 from jaxrl.ppo import fused
+from jaxrl.ppo.config import PPOConfig, validate
 from jaxrl.ppo.gae import gae
 from jaxrl.ppo.losses import LossInfo, ppo_loss, standardize
 from jaxrl.sharding import ENV_AXIS, split_over_devices
+
+# What `update` reports, per update (scalars reduced on device); games add `jaxrl.seats`'s outcome
+# counts and rates, single-agent envs `episode_return`.
+METRICS = (
+    "update", "total_loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
+    "explained_variance", "learning_rate", "episodes", "episode_length",
+)
+# A non-finite value of one of these stops a run.
+CHECKED_METRICS = ("total_loss", "policy_loss", "value_loss", "entropy", "approx_kl")
 
 
 @struct.dataclass
@@ -77,11 +88,17 @@ class Batch(NamedTuple):
     target: jax.Array
 
 
-def build_env(config: PPOConfig) -> tuple[envs.Environment, Any]:
-    """The environment and params with the learner's standard wrapper stack."""
+def build_env(config: PPOConfig, *, training: bool = True) -> tuple[envs.Environment, Any]:
+    """The environment and params: with ``training``, the learner's wrapper stack (episode
+    statistics, auto-reset, the normalisers the config asks for); without, the env as played
+    in evaluation (whole episodes, no auto-reset, raw rewards). Continuous actions are clipped
+    to the action space in both.
+    """
     env, params = envs.make(config.env, **dict(config.env_kwargs))
     if isinstance(env.action_space(params), spaces.Box):
         env = wrappers.ClipAction(env)
+    if not training:
+        return env, params
     env = wrappers.AutoReset(wrappers.EpisodeStatistics(env))
     if config.normalize_observations:
         env = wrappers.NormalizeObservation(env)
@@ -90,7 +107,9 @@ def build_env(config: PPOConfig) -> tuple[envs.Environment, Any]:
     return env, params
 
 
-def build_network(config: PPOConfig, env: envs.Environment, env_params: Any) -> ActorCritic:
+def build_network(
+    config: PPOConfig, env: envs.Environment, env_params: Any, narrow_matmuls: bool = False
+) -> ActorCritic:
     action_space = env.action_space(env_params)
     continuous = isinstance(action_space, spaces.Box)
     obs_shape = env.observation_space(env_params).shape
@@ -105,6 +124,7 @@ def build_network(config: PPOConfig, env: envs.Environment, env_params: Any) -> 
         activation=config.activation,
         torso=torso,
         log_std_init=config.log_std_init,
+        narrow_matmuls=narrow_matmuls,
     )
 
 
@@ -116,11 +136,14 @@ class PPO:
     trains one agent per learning rate in a single program.
     """
 
+    name = "ppo"
+    checked_metrics = CHECKED_METRICS
+    env_batch_fields = ("env_state", "obs")  # leaves with the env batch axis [B, ...]
+
     def __init__(self, config: PPOConfig):
         validate(config)
         self.config = config
         self.env, self.env_params = build_env(config)
-        self.network = build_network(config, self.env, self.env_params)
         self.num_players = self.env.num_players
         self.has_mask = (
             jax.eval_shape(
@@ -129,22 +152,31 @@ class PPO:
             )
             is not None
         )
-        self.fused_gradient = self._use_fused_gradient()
+        self.backend = self._resolve_backend()
+        self.network = build_network(config, self.env, self.env_params, self.backend.narrow_matmuls)
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),
             optax.adam(self._learning_rate_schedule, eps=config.adam_eps),
         )
 
-    def _use_fused_gradient(self) -> bool:
+    def _resolve_backend(self) -> backend.Backend:
+        """The device-dependent choices for this config (`jaxrl.backend`), the fused gradient's support included."""
+        cfg = self.config
+        unsupported = None
+        if cfg.fused_gradient != "off":
+            obs_shape = self.env.observation_space(self.env_params).shape
+            unsupported = fused.supports(build_network(cfg, self.env, self.env_params), self.has_mask, obs_shape)
+        if cfg.fused_gradient == "on" and unsupported is not None:
+            raise ConfigError(f"--fused-gradient on does not support {unsupported}; use --fused-gradient auto or off")
+        return backend.resolve(
+            rollout_unroll=cfg.rollout_unroll, narrow_matmuls=cfg.narrow_matmuls,
+            fused_gradient=cfg.fused_gradient, fused_unsupported=unsupported,
+        )
+
+    @property
+    def fused_gradient(self) -> bool:
         """Whether the minibatch gradient runs as `jaxrl.ppo.fused`'s kernels (see `PPOConfig.fused_gradient`)."""
-        setting = self.config.fused_gradient
-        if setting == "off":
-            return False
-        obs_shape = self.env.observation_space(self.env_params).shape
-        reason = fused.supports(self.network, self.has_mask, obs_shape)
-        if setting == "on" and reason is not None:
-            raise ConfigError(f"--fused-gradient on does not support {reason}; use --fused-gradient auto or off")
-        return reason is None and (setting == "on" or jax.default_backend() == "gpu")
+        return self.backend.fused_gradient
 
     # -- counters and schedules ----------------------------------------------------
     def _learning_rate(self, update: jax.Array) -> jax.Array:
@@ -155,6 +187,16 @@ class PPO:
     def _learning_rate_schedule(self, count: jax.Array) -> jax.Array:
         steps_per_update = self.config.update_epochs * self.config.num_minibatches
         return self._learning_rate(count // steps_per_update)
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in a whole run (``total_timesteps`` rounded down to whole updates)."""
+        return self.config.num_updates
+
+    @property
+    def steps_per_update(self) -> int:
+        """Env steps one update takes, per seed: ``num_envs * num_steps``."""
+        return self.config.batch_size
 
     def env_steps(self, state: PPOState) -> int:
         """Env steps taken so far by one seed, as an exact Python int (host side)."""
@@ -198,13 +240,32 @@ class PPO:
 
     def normalize_obs(self, obs: jax.Array, stats: wrappers.RunningMeanStd | None) -> jax.Array:
         """Apply `observation_statistics` to raw observations (identity when None)."""
-        if stats is None:
-            return obs
-        return (obs - stats.mean) / jnp.sqrt(stats.var + 1e-8)
+        return obs if stats is None else stats.normalize(obs)
 
     def policy(self, params: Any, obs: jax.Array, mask: jax.Array | None = None):
         """The action distribution for a batch of observations."""
         return make_distribution(self.network.apply(params, obs, method=ActorCritic.actor), mask)
+
+    def eval_env(self) -> tuple[envs.Environment, Any]:
+        """The env as evaluation plays it: whole episodes, no auto-reset, raw rewards."""
+        return build_env(self.config, training=False)
+
+    def agent(self, state: PPOState) -> dict[str, Any]:
+        """What acting needs from a training state (one seed): the parameters and observation statistics."""
+        return {"params": state.params, "obs_stats": self.observation_statistics(state.env_state)}
+
+    def agent_policy(self, agent: dict[str, Any], *, greedy: bool = True) -> Policy:
+        """The actor as a `jaxrl.games.Policy` for one game or episode (``state`` unused).
+
+        ``greedy`` takes the mode of the (masked) action distribution, else samples
+        from it. Build it inside the jitted function so that ``agent`` is traced, not baked in.
+        """
+
+        def act(key: jax.Array, state: Any, obs: jax.Array, mask: jax.Array | None) -> jax.Array:
+            dist = self.policy(agent["params"], self.normalize_obs(obs, agent["obs_stats"]), mask)
+            return dist.mode() if greedy else dist.sample(key)
+
+        return act
 
     # -- rollout -------------------------------------------------------------------
     def _env_step(self, state: PPOState, keys: tuple[jax.Array, jax.Array]) -> tuple[PPOState, Transition]:
@@ -220,8 +281,8 @@ class PPO:
         )(env_keys, state.env_state, action, self.env_params)
 
         if self.num_players > 1:
-            mover_reward = selfplay.mover_reward(reward, player)
-            next_sign = selfplay.next_sign(player, info["final_player"])
+            mover_reward = seats.mover_reward(reward, player)
+            next_sign = seats.next_sign(player, info["final_player"])
         else:
             mover_reward, next_sign = reward, jnp.ones_like(reward)
         transition = Transition(
@@ -254,8 +315,8 @@ class PPO:
             jax.random.split(key_act, cfg.num_steps),
             split_over_devices(jax.random.split(key_env, (cfg.num_steps, cfg.num_envs)), axis=1),
         )
-        unroll = cfg.rollout_unroll or (1 if jax.default_backend() == "cpu" else 4)
-        state, traj = jax.lax.scan(self._env_step, state, keys, unroll=min(unroll, cfg.num_steps))
+        unroll = min(self.backend.rollout_unroll, cfg.num_steps)
+        state, traj = jax.lax.scan(self._env_step, state, keys, unroll=unroll)
         # Log-probabilities of the actions taken, for the whole [T, B] batch at once (the
         # parameters do not change during the rollout): one kernel instead of one per step.
         head = (traj.log_prob, state.params["params"]["log_std"] if self.network.continuous else None)
@@ -278,14 +339,14 @@ class PPO:
         cfg = self.config
         mesh = jax.sharding.get_abstract_mesh()
         devices = 1 if mesh.empty or ENV_AXIS not in mesh.axis_names else mesh.shape[ENV_AXIS]
-        if not (self.fused_gradient and fused.rows_fit(cfg.minibatch_size // devices)):
+        if not (self.backend.fused_gradient and fused.rows_fit(cfg.minibatch_size // devices)):
             return jax.grad(self._loss, has_aux=True)(params, minibatch)
         return fused.loss_and_grad(
             params, minibatch.obs, minibatch.action, minibatch.log_prob, minibatch.value,
             minibatch.advantage, minibatch.target,
             clip_eps=cfg.clip_eps, vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
             activation=cfg.activation, clip_value_loss=cfg.clip_value_loss,
-            interpret=jax.default_backend() != "gpu",
+            interpret=self.backend.interpret_kernels,
         )
 
     def _minibatch_step(self, carry: tuple, minibatch: Batch) -> tuple[tuple, LossInfo]:
@@ -347,7 +408,7 @@ class PPO:
         next_values = self.network.apply(params, traj.final_obs, method=ActorCritic.value)
         advantages, targets = gae(
             traj.reward, values, next_values, traj.terminated, traj.truncated,
-            cfg.gamma, cfg.gae_lambda, traj.next_sign,
+            cfg.gamma, cfg.gae_lambda, traj.next_sign, method=self.backend.gae_method,
         )
         return Batch(traj.obs, traj.action, traj.log_prob, traj.mask, values, advantages, targets)
 
@@ -381,7 +442,7 @@ class PPO:
         metrics["episodes"] = count
         metrics["episode_length"] = jnp.where(count > 0, (traj.episode_length * done).sum() / denom, jnp.nan)
         if self.num_players > 1:
-            metrics.update(selfplay.outcome_metrics(done, traj.seat_reward))
+            metrics.update(seats.outcome_metrics(done, traj.seat_reward))
         else:
             metrics["episode_return"] = jnp.where(count > 0, (traj.episode_return * done).sum() / denom, jnp.nan)
         return metrics
@@ -401,9 +462,9 @@ class PPO:
         NaN metrics: one compiled program then serves a shorter last epoch. Every
         update is computed and the inactive ones are dropped with a select, not a
         `lax.cond`: XLA's GPU runtime copies a conditional's predicate to the host and
-        waits for it, once per update, and with it the host loop's overhead was 17 %
-        instead of 1-4 % (BENCHMARKS.md). The price is at most ``num_updates - 1``
-        wasted updates, in the last epoch of a run.
+        waits for it, once per update, which stalls the host loop's pipelining
+        (BENCHMARKS.md). The price is at most ``num_updates - 1`` wasted updates, in
+        the last epoch of a run.
         """
         if num_active is None:
             return jax.lax.scan(lambda s, _: self.update(s), state, None, num_updates)

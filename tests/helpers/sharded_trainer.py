@@ -16,10 +16,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxrl import ppo, sharding
-from jaxrl.config import PPOConfig
-from jaxrl.loggers import LoggerGroup
-from jaxrl.loop import Trainer, TrainingComponents
+from jaxrl import sharding
+from jaxrl.config import PPOConfig, TrainConfig
+from jaxrl.run.build import build_trainer
+from jaxrl.run.loop import Trainer
 
 # 8 envs x 16 steps = 128 per update, 4 minibatches of 32: divisible by 1, 2 and 4 devices.
 CONFIG = PPOConfig(total_timesteps=12 * 128, num_envs=8, num_steps=16, num_minibatches=4, update_epochs=2)
@@ -46,18 +46,9 @@ class Recorder:
 
 
 def train(num_devices: int, num_seeds: int) -> tuple[dict, Trainer]:
-    algo = ppo.make(CONFIG)
-    key = jax.random.PRNGKey(0)
-    state = algo.init(key) if num_seeds == 1 else jax.vmap(algo.init)(jax.random.split(key, num_seeds))
     recorder = Recorder()
-    components = TrainingComponents(
-        algo=algo,
-        loggers=LoggerGroup([recorder], print),
-        num_seeds=num_seeds,
-        updates_per_epoch=UPDATES_PER_EPOCH,
-        mesh=sharding.make_mesh(num_devices),
-    )
-    trainer = Trainer(components, state)
+    config = TrainConfig(ppo=CONFIG, num_seeds=num_seeds, updates_per_epoch=UPDATES_PER_EPOCH, eval_every=0, plot=False)
+    trainer = build_trainer(config, loggers=[recorder], mesh=sharding.make_mesh(num_devices))
     compiled_at = {}
     epoch_fn = trainer._epoch_fn
 

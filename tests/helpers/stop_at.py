@@ -15,7 +15,7 @@ import sys
 def main() -> int:
     stop_at = int(sys.argv[1])
     train_args = sys.argv[sys.argv.index("--") + 1:]
-    from jaxrl import loop
+    from jaxrl.run import loop
 
     original = loop.Trainer._run_callbacks
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.checkpoint import Checkpointer, CheckpointError, abstract_like
+from jaxrl.run.checkpoint import Checkpointer, CheckpointError, abstract_like
 from tests.helpers import runs
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_stop_and_resume_processes_succeed(interrupted_run):
 
 def test_resume_is_bit_exact(interrupted_run):
     """32 updates straight vs 16, stop, new process, 16 more: every leaf of the final state is identical."""
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     run_dir, *_, straight_dir = interrupted_run
     _, straight, straight_meta = restore_run(straight_dir, report=pytest.fail)
@@ -266,7 +266,7 @@ def test_kill_during_save_resumes_from_the_last_committed(killed_run):
     checkpoints = run_dir / "checkpoints"
     assert runs.temporaries(checkpoints) == [], "leftover orbax temporaries were not cleaned up"
     assert runs.committed_steps(checkpoints)[-1] == 32
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     _, state, meta = restore_run(run_dir, report=pytest.fail)
     assert int(state.update) == meta["update"] == 32
@@ -313,7 +313,7 @@ def test_fallback_warning_is_in_train_log(corrupted_resume):
 
 
 def test_run_resumed_after_corruption_saves_its_final_state(corrupted_resume):
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     run_dir, resumed = corrupted_resume
     assert "StepAlreadyExistsError" not in resumed.stdout + resumed.stderr

@@ -22,7 +22,7 @@ def _observations(count: int) -> np.ndarray:
 
 def test_load_policy_single_and_batched(finished_base_run):
     from jaxrl.evaluate import load_policy
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     act = load_policy(finished_base_run)
     obs = _observations(7)
@@ -45,7 +45,7 @@ def test_load_policy_single_and_batched(finished_base_run):
 
 def test_load_policy_from_a_checkpoint_directory(finished_base_run):
     from jaxrl.evaluate import load_policy
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     obs = jnp.asarray(_observations(64))
     act = load_policy(finished_base_run / "checkpoints" / "16")

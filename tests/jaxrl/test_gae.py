@@ -21,7 +21,7 @@ def method(request, monkeypatch):
     return request.param
 
 
-METHOD = "auto"
+METHOD = "associative"
 
 # A [T=6, B=2] rollout, gamma = lambda = 0.5 (so gamma * lambda = 0.25).
 #

@@ -58,11 +58,8 @@ def test_tiny_connect_four_run_logs_game_evaluation(connect_four_run):
 
 def test_game_evaluation_with_several_seeds():
     """In-process: two vmapped seeds, per-seed Elo, rates pooled over the seeds' games."""
-    from jaxrl import ppo
-    from jaxrl.callbacks import GameEvaluationCallback
-    from jaxrl.config import preset
-    from jaxrl.loggers import LoggerGroup
-    from jaxrl.loop import Trainer, TrainingComponents
+    from jaxrl.config import TrainConfig, preset
+    from jaxrl.run import GameEvaluationCallback, build_trainer
 
     class Recorder:
         def __init__(self):
@@ -74,15 +71,15 @@ def test_game_evaluation_with_several_seeds():
         def close(self):
             pass
 
-    algo = ppo.make(preset("ConnectFour-v0", network="mlp", hidden_sizes=(16,), num_envs=4, num_steps=4,
-                           num_minibatches=1, update_epochs=1, total_timesteps=32))
-    callback = GameEvaluationCallback(every=1, games=4, minimax_depth=0, pool_size=1)
+    algo_config = preset("ConnectFour-v0", network="mlp", hidden_sizes=(16,), num_envs=4, num_steps=4,
+                         num_minibatches=1, update_epochs=1, total_timesteps=32)
+    config = TrainConfig(ppo=algo_config, eval_every=1, eval_games=4, minimax_depth=0, opponent_pool_size=1,
+                         updates_per_epoch=1, num_seeds=2, plot=False)
     recorder = Recorder()
-    components = TrainingComponents(algo=algo, loggers=LoggerGroup([recorder]), callbacks=[callback],
-                                    updates_per_epoch=1, num_seeds=2, report=lambda msg: None)
-    state = jax.vmap(algo.init)(jax.random.split(jax.random.PRNGKey(0), 2))
-    assert Trainer(components, state).run() == 0
-    assert len(components.callbacks) == 1, "the callback failed and was disabled"
+    trainer = build_trainer(config, loggers=[recorder], report=lambda msg: None)
+    assert trainer.run() == 0
+    evaluations = [c for c in trainer.components.callbacks if isinstance(c, GameEvaluationCallback)]
+    assert len(evaluations) == 1, "the callback failed and was disabled"
     last = recorder.records[-1]
     assert set(last) >= {"eval/elo", "eval/elo/seed_0", "eval/elo/seed_1", "eval/vs_random/black_win_rate",
                          "eval/vs_pool/win_rate"}
@@ -95,21 +92,20 @@ def test_game_evaluation_with_several_seeds():
 # -- the preset learns (slow) -------------------------------------------------------------------
 
 
-def win_rates_vs_random(run_dir, games: int = 1000, seed: int = 123) -> list[float]:
+def win_rates_vs_random(run_dir, games_per_seat: int = 1000, seed: int = 123) -> list[float]:
     """Win rates of the greedy final policy against uniform random play, as seat 0 and as seat 1."""
-    from jaxrl import opponents, selfplay
-    from jaxrl.evaluate import algo_seeded, eval_env
-    from jaxrl.train import restore_run
+    from jaxrl import games
+    from jaxrl.run.evaluation import seed_state
+    from jaxrl.run.rundir import restore_run
 
     algo, state, _ = restore_run(run_dir)
-    params = jax.tree.map(lambda x: x[0], state.params) if algo_seeded(state) else state.params
-    env, env_params = eval_env(algo.config)
-    rand = selfplay.from_opponent(opponents.random_opponent(env, env_params))
-    stats = algo.observation_statistics(state.env_state)
-    match = jax.jit(jax.vmap(lambda key, seat: selfplay.play_match(
-        env, env_params, selfplay.agent_policy(algo, params, stats), rand, key, games, seat)))
+    agent = algo.agent(seed_state(state))
+    env, env_params = algo.eval_env()
+    rand = games.from_opponent(games.random_opponent(env, env_params))
+    match = jax.jit(jax.vmap(lambda key, seat: games.play_match(
+        env, env_params, algo.agent_policy(agent), rand, key, games_per_seat, seat)))
     counts = jax.device_get(match(jax.random.split(jax.random.PRNGKey(seed), 2), jnp.arange(2)))
-    return [float(w) / games for w in np.asarray(counts["wins"])]
+    return [float(w) / games_per_seat for w in np.asarray(counts["wins"])]
 
 
 @pytest.mark.slow

@@ -44,23 +44,19 @@ def test_acrobot_preset_reaches_minus_100():
 
 
 @pytest.mark.slow
-def test_cartpole_solves_with_the_gpu_network_path(monkeypatch):
+def test_cartpole_solves_with_the_gpu_network_path():
     """GPUs run narrow layers as multiply-adds (`networks.Dense`); forced here, learning is unchanged."""
-    from jaxrl import networks
-
-    monkeypatch.setattr(networks, "NARROW_MATMULS", True)
-    returns = final_returns(PPOConfig(), num_seeds=2)
+    config = PPOConfig(narrow_matmuls="on")
+    assert ppo.make(config).network.narrow_matmuls
+    returns = final_returns(config, num_seeds=2)
     print("CartPole-v1 final returns per seed (narrow matmuls):", returns)
     assert np.all(np.isfinite(returns))
     assert returns.mean() >= 475, returns
 
 
-def test_cartpole_solves_with_the_fused_gradient(monkeypatch):
+def test_cartpole_solves_with_the_fused_gradient():
     """The GPU path, forced on the CPU: fused gradient kernels (interpreted here) and narrow layers as multiply-adds."""
-    from jaxrl import networks
-
-    monkeypatch.setattr(networks, "NARROW_MATMULS", True)
-    config = PPOConfig(fused_gradient="on")
+    config = PPOConfig(fused_gradient="on", narrow_matmuls="on")
     assert ppo.make(config).fused_gradient
     returns = final_returns(config, num_seeds=2)
     print("CartPole-v1 final returns per seed (fused gradient):", returns)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from jaxrl.loggers import JsonlLogger, LoggerGroup, TensorBoardLogger, read_jsonl
+from jaxrl.run.loggers import JsonlLogger, LoggerGroup, TensorBoardLogger, read_jsonl
 from tests.helpers.tfevents import read_scalars
 
 

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from jaxrl import ppo
-from jaxrl.callbacks import Callback
+from jaxrl.run.callbacks import Callback
 from jaxrl.config import PPOConfig
-from jaxrl.loggers import LoggerGroup
-from jaxrl.loop import EXIT_INTERRUPTED, EXIT_OK, Trainer, TrainingComponents, epoch_summary, epoch_updates
+from jaxrl.config import TrainConfig
+from jaxrl.run.build import build_trainer
+from jaxrl.run.loop import EXIT_INTERRUPTED, EXIT_OK, epoch_summary, epoch_updates
 
 NUM_UPDATES = 12
 UPDATES_PER_EPOCH = 3
@@ -61,6 +62,11 @@ class EpochCounter(Callback):
         self.end_reason = reason
 
 
+def run_config(algo, **fields) -> TrainConfig:
+    """A run of ``algo``'s config with nothing but the callbacks and loggers a test passes."""
+    return TrainConfig(ppo=algo.config, eval_every=0, plot=False, **fields)
+
+
 @pytest.fixture(scope="module")
 def algo():
     return ppo.make(PPOConfig(total_timesteps=NUM_UPDATES * 4 * 16, num_envs=4, num_steps=16, num_minibatches=2,
@@ -73,14 +79,12 @@ def failing_run(algo):
     reports: list[str] = []
     recorder, failing_logger = RecordingLogger(), FailingLogger()
     failing_callback, counter = FailingCallback(), EpochCounter()
-    loggers = LoggerGroup([failing_logger, recorder], report=reports.append)
-    components = TrainingComponents(
-        algo=algo, loggers=loggers, callbacks=[failing_callback, counter], updates_per_epoch=UPDATES_PER_EPOCH,
-        report=reports.append,
+    trainer = build_trainer(
+        run_config(algo, updates_per_epoch=UPDATES_PER_EPOCH), algo=algo, state=algo.init(jax.random.PRNGKey(0)),
+        loggers=[failing_logger, recorder], callbacks=[failing_callback, counter], report=reports.append,
     )
-    trainer = Trainer(components, algo.init(jax.random.PRNGKey(0)))
     code = trainer.run()
-    loggers.close()
+    trainer.close()
     return {"code": code, "trainer": trainer, "reports": reports, "recorder": recorder,
             "failing_logger": failing_logger, "failing_callback": failing_callback, "counter": counter}
 
@@ -139,9 +143,10 @@ def test_stop_request_ends_after_the_epoch_with_its_exit_code(algo):
 
     reports: list[str] = []
     recorder = RecordingLogger()
-    components = TrainingComponents(algo=algo, loggers=LoggerGroup([recorder]), callbacks=[StopAfterSecondEpoch()],
-                                    updates_per_epoch=UPDATES_PER_EPOCH, report=reports.append)
-    trainer = Trainer(components, algo.init(jax.random.PRNGKey(1)))
+    trainer = build_trainer(
+        run_config(algo, updates_per_epoch=UPDATES_PER_EPOCH), algo=algo, state=algo.init(jax.random.PRNGKey(1)),
+        loggers=[recorder], callbacks=[StopAfterSecondEpoch()], report=reports.append,
+    )
     assert trainer.run() == EXIT_INTERRUPTED
     assert trainer.update == 2 * UPDATES_PER_EPOCH
     assert [r["update"] for r in recorder.records] == list(range(1, 2 * UPDATES_PER_EPOCH + 1))
@@ -164,9 +169,8 @@ def test_short_last_epoch_runs_exactly_the_remaining_updates_with_one_compile(tm
     config = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 11, num_minibatches=2, update_epochs=1)
     algo = ppo.make(config)
     recorder = RecordingLogger()
-    components = TrainingComponents(algo=algo, loggers=LoggerGroup([recorder]), updates_per_epoch=4,
-                                    report=lambda m: None)
-    trainer = Trainer(components, algo.init(jax.random.PRNGKey(0)))
+    trainer = build_trainer(run_config(algo, updates_per_epoch=4), algo=algo, state=algo.init(jax.random.PRNGKey(0)),
+                            loggers=[recorder], report=lambda m: None)
     assert trainer.run() == EXIT_OK
     assert trainer.traces == 1
     assert [r["update"] for r in recorder.records] == list(range(1, 12))

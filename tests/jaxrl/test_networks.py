@@ -33,26 +33,14 @@ def test_vmapped_initialiser_has_no_lapack_call():
     np.testing.assert_allclose(batched, single, atol=1e-6)
 
 
-@pytest.fixture
-def narrow_matmuls(monkeypatch):
-    """Force the GPU's narrow-matmul path of `networks.Dense` (or the plain one) on any backend."""
-    from jaxrl import networks
-
-    def use(flag: bool) -> None:
-        monkeypatch.setattr(networks, "NARROW_MATMULS", flag)
-
-    return use
-
-
 @pytest.mark.parametrize(
     "continuous, action_dim, obs_shape, torso",
     [(False, 2, (4,), "mlp"), (True, 3, (3,), "mlp"), (False, 7, (6, 7, 2), "conv"), (False, 12, (17,), "mlp")],
 )
-def test_narrow_matmuls_are_the_same_function(narrow_matmuls, continuous, action_dim, obs_shape, torso):
+def test_narrow_matmuls_are_the_same_function(continuous, action_dim, obs_shape, torso):
     """Broadcast multiply-adds instead of narrow matmuls: same parameters, outputs and gradients."""
     from jaxrl.networks import ActorCritic
 
-    net = ActorCritic(action_dim=action_dim, continuous=continuous, obs_ndim=len(obs_shape), torso=torso)
     obs = jax.random.normal(jax.random.PRNGKey(1), (6, 5) + obs_shape)
 
     def loss(params):
@@ -61,8 +49,8 @@ def test_narrow_matmuls_are_the_same_function(narrow_matmuls, continuous, action
 
     results, dots = {}, {}
     for flag in (False, True):
-        narrow_matmuls(flag)
-        # Fresh functions per flag: the flag is read while tracing, so no cached trace is shared.
+        net = ActorCritic(action_dim=action_dim, continuous=continuous, obs_ndim=len(obs_shape), torso=torso,
+                          narrow_matmuls=flag)
         params = jax.jit(lambda key: net.init(key, obs))(jax.random.PRNGKey(0))
         results[flag] = jax.jit(lambda p: (p, net.apply(p, obs), jax.grad(loss)(p)))(params)
         dots[flag] = str(jax.make_jaxpr(lambda p: net.apply(p, obs))(params)).count("dot_general")
@@ -76,16 +64,15 @@ def test_narrow_matmuls_are_the_same_function(narrow_matmuls, continuous, action
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grad0, grad1)
 
 
-def test_dense_matches_flax_dense(narrow_matmuls):
+def test_dense_matches_flax_dense():
     from jaxrl.networks import Dense
 
-    narrow_matmuls(True)
     x = jax.random.normal(jax.random.PRNGKey(2), (9, 4))
     for features in (2, 64):
-        ours, theirs = Dense(features), nn.Dense(features)
+        ours, theirs = Dense(features, narrow=True), nn.Dense(features)
         params = theirs.init(jax.random.PRNGKey(0), x)
         assert jax.tree.structure(ours.init(jax.random.PRNGKey(0), x)) == jax.tree.structure(params)
         np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-6, atol=1e-6)
     wide = jax.random.normal(jax.random.PRNGKey(3), (9, 64))
     params = nn.Dense(2).init(jax.random.PRNGKey(0), wide)
-    np.testing.assert_allclose(Dense(2).apply(params, wide), nn.Dense(2).apply(params, wide), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(Dense(2, narrow=True).apply(params, wide), nn.Dense(2).apply(params, wide), rtol=1e-5, atol=1e-6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from envs.games.connect_four import COLS, ConnectFour
-from jaxrl.opponents import minimax_opponent, random_opponent
+from jaxrl.games.opponents import minimax_opponent, random_opponent
 
 ENV = ConnectFour()
 PARAMS = ENV.default_params

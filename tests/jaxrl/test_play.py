@@ -12,7 +12,7 @@ import pytest
 from envs.games.connect_four import ConnectFour
 from jaxrl.play import QuitGame, parse_move, play_game
 from tests.helpers import runs
-from tests.jaxrl.test_selfplay import DRAW
+from tests.jaxrl.test_games import DRAW
 
 ENV = ConnectFour()
 PARAMS = ENV.default_params

@@ -196,7 +196,7 @@ def stopped_run(run_dir, devices: str, env: dict[str, str]):
 
 
 def resume_and_compare(run_dir, devices: str, env: dict[str, str], finished_base_run) -> None:
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     resumed = runs.train(["--resume", run_dir, "--devices", devices], env)
     assert resumed.returncode == 0, runs.describe(resumed)
@@ -210,7 +210,7 @@ def resume_and_compare(run_dir, devices: str, env: dict[str, str], finished_base
 
 
 def test_four_device_checkpoint_resumes_on_one(tmp_path, cli_env, finished_base_run):
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     run_dir = tmp_path / "run"
     result = stopped_run(run_dir, "4", forced(cli_env, 4))

@@ -67,7 +67,7 @@ def test_end_to_end_run_directory(base_run):
 
 
 def test_final_checkpoint_restores_the_final_state(finished_base_run):
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     _, state, meta = restore_run(finished_base_run, report=pytest.fail)
     assert int(state.update) == 32
@@ -190,7 +190,7 @@ def test_nan_reward_stops_with_one_clear_line(tmp_path, cli_env):
     assert steps and max(steps) == last_good, f"checkpoints {steps}, last good update {last_good}"
     assert all(step < bad_update for step in steps)
 
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     _, state, meta = restore_run(run_dir, report=pytest.fail)
     assert meta["update"] == last_good
@@ -236,7 +236,7 @@ def test_wandb_offline_needs_no_network(tmp_path, cli_env):
     assert data and data[0].stat().st_size > 0
     assert "warning: logger" not in result.stdout
 
-    from jaxrl.train import restore_run
+    from jaxrl.run.rundir import restore_run
 
     _, _, meta = restore_run(run_dir, report=pytest.fail)
     assert offline[0].name.endswith("-" + meta["wandb_id"]), "the checkpoint must remember the W&B run id for --resume"

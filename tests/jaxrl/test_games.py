@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from envs.games.connect_four import ConnectFour
-from jaxrl import ppo, selfplay
+from jaxrl import games, ppo, seats
 from jaxrl.config import PPOConfig
-from jaxrl.opponents import random_opponent
+from jaxrl.games.opponents import random_opponent
 from jaxrl.ppo import gae
 
 ENV = ConnectFour()
@@ -50,8 +50,8 @@ def scripted_rollout(env, env_params, scripts: list[list[int]], num_steps: int) 
         out = {
             "player": player, "seat_reward": reward, "terminated": terminated, "truncated": truncated,
             "final_player": info["final_player"], "done": info["returned_episode"],
-            "mover_reward": selfplay.mover_reward(reward, player),
-            "next_sign": selfplay.next_sign(player, info["final_player"]),
+            "mover_reward": seats.mover_reward(reward, player),
+            "next_sign": seats.next_sign(player, info["final_player"]),
         }
         return state, out
 
@@ -65,8 +65,8 @@ def scripted_rollout(env, env_params, scripts: list[list[int]], num_steps: int) 
 def test_mover_reward_and_next_sign_hand_built():
     seat_reward = jnp.array([[0.0, 0.0], [1.0, -1.0], [-1.0, 1.0], [1.0, -1.0]])
     player = jnp.array([0, 0, 0, 1])
-    np.testing.assert_array_equal(selfplay.mover_reward(seat_reward, player), [0.0, 1.0, -1.0, -1.0])
-    np.testing.assert_array_equal(selfplay.next_sign(jnp.array([0, 1, 0, 1]), jnp.array([1, 0, 0, 1])),
+    np.testing.assert_array_equal(seats.mover_reward(seat_reward, player), [0.0, 1.0, -1.0, -1.0])
+    np.testing.assert_array_equal(seats.next_sign(jnp.array([0, 1, 0, 1]), jnp.array([1, 0, 0, 1])),
                                   [-1.0, -1.0, 1.0, 1.0])
 
 
@@ -134,9 +134,9 @@ def test_outcome_counts_on_scripted_games():
     scripts = [BLACK_WINS + WHITE_WINS + DRAW, ILLEGAL + BLACK_WINS + BLACK_WINS + DRAW[:36]]
     assert len(scripts[0]) == len(scripts[1]) == 57
     out = scripted_rollout(env, env_params, scripts, num_steps=57)
-    counts = jax.device_get(selfplay.outcome_counts(jnp.asarray(out["done"]), jnp.asarray(out["seat_reward"])))
+    counts = jax.device_get(seats.outcome_counts(jnp.asarray(out["done"]), jnp.asarray(out["seat_reward"])))
     assert {k: int(v) for k, v in counts.items()} == {"games": 6, "black_wins": 3, "white_wins": 2, "draws": 1}
-    metrics = jax.device_get(selfplay.outcome_metrics(jnp.asarray(out["done"]), jnp.asarray(out["seat_reward"])))
+    metrics = jax.device_get(seats.outcome_metrics(jnp.asarray(out["done"]), jnp.asarray(out["seat_reward"])))
     assert float(metrics["black_wins_rate"]) == pytest.approx(3 / 6)
     assert float(metrics["draws_rate"]) == pytest.approx(1 / 6)
 
@@ -145,23 +145,23 @@ def test_outcome_counts_exact_on_scripted_games():
     env, env_params = learner_env()
     # Exactly as long as each script: no game starts after it.
     cases = [(BLACK_WINS, (1, 1, 0, 0)), (WHITE_WINS, (1, 0, 1, 0)), (DRAW, (1, 0, 0, 1)), (ILLEGAL, (1, 0, 1, 0))]
-    for script, (games, black, white, draws) in cases:
+    for script, (num_games, black, white, draws) in cases:
         out = scripted_rollout(env, env_params, [script], num_steps=len(script))
-        counts = jax.device_get(selfplay.outcome_counts(jnp.asarray(out["done"]), jnp.asarray(out["seat_reward"])))
+        counts = jax.device_get(seats.outcome_counts(jnp.asarray(out["done"]), jnp.asarray(out["seat_reward"])))
         assert (int(counts["games"]), int(counts["black_wins"]), int(counts["white_wins"]), int(counts["draws"])) == (
-            games, black, white, draws), script
-    metrics = jax.device_get(selfplay.outcome_metrics(jnp.zeros((3, 2), bool), jnp.zeros((3, 2, 2))))
+            num_games, black, white, draws), script
+    metrics = jax.device_get(seats.outcome_metrics(jnp.zeros((3, 2), bool), jnp.zeros((3, 2, 2))))
     assert int(metrics["games"]) == 0 and np.isnan(metrics["black_wins_rate"])
 
 
 # -- matches -------------------------------------------------------------------------------
 
 
-def column_policy(column: int) -> selfplay.Policy:
+def column_policy(column: int) -> games.Policy:
     return lambda key, state, obs, mask: jnp.asarray(column, jnp.int32)
 
 
-def script_policy(script: list[int]) -> selfplay.Policy:
+def script_policy(script: list[int]) -> games.Policy:
     moves = jnp.asarray(script, jnp.int32)
     return lambda key, state, obs, mask: moves[jnp.minimum(state.move_count, len(script) - 1)]
 
@@ -169,7 +169,7 @@ def script_policy(script: list[int]) -> selfplay.Policy:
 def match(policy_a, policy_b, num_games=8, **kwargs):
     """Counts ``[2]`` (policy_a as seat 0, then as seat 1), jit of vmap over the seat."""
     fn = jax.jit(jax.vmap(
-        lambda seat: selfplay.play_match(ENV, PARAMS, policy_a, policy_b, KEY, num_games, seat, **kwargs)
+        lambda seat: games.play_match(ENV, PARAMS, policy_a, policy_b, KEY, num_games, seat, **kwargs)
     ))
     return {k: np.asarray(v) for k, v in jax.device_get(fn(jnp.arange(2))).items()}
 
@@ -211,8 +211,8 @@ def test_play_match_random_openings():
 
 
 def test_play_match_against_a_fixed_opponent_and_vmap_over_keys():
-    rand = selfplay.from_opponent(random_opponent(ENV, PARAMS))
-    fn = jax.jit(jax.vmap(lambda key: selfplay.play_match(ENV, PARAMS, column_policy(3), rand, key, 64, 0)))
+    rand = games.from_opponent(random_opponent(ENV, PARAMS))
+    fn = jax.jit(jax.vmap(lambda key: games.play_match(ENV, PARAMS, column_policy(3), rand, key, 64, 0)))
     counts = jax.device_get(fn(jax.random.split(KEY, 3)))
     np.testing.assert_array_equal(counts["wins"] + counts["draws"] + counts["losses"], 64)
     assert (counts["wins"] > 32).all()  # stacking one column beats random play most of the time
@@ -223,8 +223,8 @@ def test_agent_policy_greedy_and_sampled_respect_the_mask():
     state = algo.init(KEY)
     obs, game = ENV.reset(KEY, PARAMS)
     mask = jnp.zeros(7, bool).at[4].set(True)
-    greedy = selfplay.agent_policy(algo, state.params)
-    sampled = selfplay.agent_policy(algo, state.params, greedy=False)
+    greedy = algo.agent_policy(algo.agent(state))
+    sampled = algo.agent_policy(algo.agent(state), greedy=False)
     assert int(greedy(KEY, game, obs, mask)) == 4
     picks = jax.vmap(sampled, in_axes=(0, None, None, None))(jax.random.split(KEY, 32), game, obs, mask)
     np.testing.assert_array_equal(picks, 4)
@@ -238,55 +238,55 @@ def test_agent_policy_greedy_and_sampled_respect_the_mask():
 
 def test_opponent_pool_is_a_ring_buffer_on_device():
     params = {"w": jnp.zeros((2, 3)), "b": jnp.zeros(3, jnp.int32)}
-    pool = selfplay.pool_init(params, capacity=3)
+    pool = games.pool_init(params, capacity=3)
     assert pool.capacity == 3 and pool.size() == 0
     assert pool.params["w"].shape == (3, 2, 3) and pool.params["b"].dtype == jnp.int32
-    add = jax.jit(selfplay.pool_add)
+    add = jax.jit(games.pool_add)
     for i in range(1, 5):  # snapshots 1..4; the 4th replaces the 1st
         pool = add(pool, jax.tree.map(lambda x, i=i: jnp.full_like(x, i), params))
     assert pool.size() == 3 and int(pool.added) == 4
     np.testing.assert_array_equal(pool.params["w"][:, 0, 0], [4, 2, 3])
-    member = jax.jit(selfplay.pool_member)(pool, jnp.asarray(1))
+    member = jax.jit(games.pool_member)(pool, jnp.asarray(1))
     np.testing.assert_array_equal(member["b"], [2, 2, 2])
     with pytest.raises(ValueError, match="capacity"):
-        selfplay.pool_init(params, 0)
+        games.pool_init(params, 0)
 
 
 # -- Elo -------------------------------------------------------------------------------------
 
 
 def test_elo_expected_and_update_hand_computed():
-    assert selfplay.elo_expected(1500, 1500) == pytest.approx(0.5)
-    assert selfplay.elo_expected(400, 0) == pytest.approx(1 / 1.1)
-    assert selfplay.elo_expected(0, 400) == pytest.approx(1 - 1 / 1.1)
-    assert selfplay.elo_update(1500, [(1500, 1.0)], k=32) == pytest.approx(1516)
-    assert selfplay.elo_update(1500, [(1500, 0.5)], k=32) == pytest.approx(1500)
+    assert games.elo_expected(1500, 1500) == pytest.approx(0.5)
+    assert games.elo_expected(400, 0) == pytest.approx(1 / 1.1)
+    assert games.elo_expected(0, 400) == pytest.approx(1 - 1 / 1.1)
+    assert games.elo_update(1500, [(1500, 1.0)], k=32) == pytest.approx(1516)
+    assert games.elo_update(1500, [(1500, 0.5)], k=32) == pytest.approx(1500)
     # The textbook tournament: 1613 loses to 1609, draws 1477, beats 1388 and 1586, loses to 1720.
     # Expected score 2.867 -> 1613 + 32 * (2.5 - 2.867) = 1601.
     results = [(1609, 0.0), (1477, 0.5), (1388, 1.0), (1586, 1.0), (1720, 0.0)]
-    assert sum(selfplay.elo_expected(1613, r) for r, _ in results) == pytest.approx(2.867, abs=1e-3)
-    assert selfplay.elo_update(1613, results, k=32) == pytest.approx(1601.25, abs=0.05)
+    assert sum(games.elo_expected(1613, r) for r, _ in results) == pytest.approx(2.867, abs=1e-3)
+    assert games.elo_update(1613, results, k=32) == pytest.approx(1601.25, abs=0.05)
     # Score rates count as one result each: 75% against an equal opponent is +k/4.
-    assert selfplay.elo_update(0.0, [(0.0, 0.75)], k=16) == pytest.approx(4.0)
+    assert games.elo_update(0.0, [(0.0, 0.75)], k=16) == pytest.approx(4.0)
 
 
 def test_elo_update_games_one_game_at_a_time_hand_computed():
     # A win against an equal: +16. Then a loss against 1500 from 1516: expected 1 / (1 + 10^(-16/400)).
     expected = 1 / (1 + 10 ** (-16 / 400))
     assert expected == pytest.approx(0.52301, abs=1e-5)
-    assert selfplay.elo_update_games(1500, [(1500, 1.0)], k=32) == pytest.approx(1516)
-    assert selfplay.elo_update_games(1500, [(1500, 1.0), (1500, 0.0)], k=32) == pytest.approx(1516 - 32 * expected)
-    assert selfplay.elo_update_games(1500, [], k=32) == 1500
+    assert games.elo_update_games(1500, [(1500, 1.0)], k=32) == pytest.approx(1516)
+    assert games.elo_update_games(1500, [(1500, 1.0), (1500, 0.0)], k=32) == pytest.approx(1516 - 32 * expected)
+    assert games.elo_update_games(1500, [], k=32) == 1500
     # Many games at a fixed score rate settle near the rating whose expectation is that rate.
-    games = [(0.0, 1.0)] * 9 + [(0.0, 0.0)]  # 90% against a player rated 0
+    record = [(0.0, 1.0)] * 9 + [(0.0, 0.0)]  # 90% against a player rated 0
     rating = 0.0
     for _ in range(200):
-        rating = selfplay.elo_update_games(rating, games, k=4)
-    assert rating == pytest.approx(selfplay.elo_from_score(0.9, 10**6), abs=30)
+        rating = games.elo_update_games(rating, record, k=4)
+    assert rating == pytest.approx(games.elo_from_score(0.9, 10**6), abs=30)
 
 
 def test_elo_from_score_inverts_the_expectation():
-    assert selfplay.elo_from_score(0.5, 100) == pytest.approx(0.0)
-    assert selfplay.elo_from_score(1 / 1.1, 100, opponent_rating=100) == pytest.approx(500)
-    perfect = selfplay.elo_from_score(1.0, 100)
-    assert np.isfinite(perfect) and selfplay.elo_expected(perfect, 0) == pytest.approx(1 - 0.5 / 100)
+    assert games.elo_from_score(0.5, 100) == pytest.approx(0.0)
+    assert games.elo_from_score(1 / 1.1, 100, opponent_rating=100) == pytest.approx(500)
+    perfect = games.elo_from_score(1.0, 100)
+    assert np.isfinite(perfect) and games.elo_expected(perfect, 0) == pytest.approx(1 - 0.5 / 100)

@@ -99,3 +99,14 @@ def minimax_opponent(env: Environment, params: Any, depth: int, *, win_discount:
         return uniform_choice(choice_key, legal & (scores >= best - _TIE_TOLERANCE))
 
     return act
+
+
+def fixed_opponents(env: Environment, params: Any, minimax_depth: int) -> dict[str, Act]:
+    """The evaluation opponents of a two-player game, by name: ``random``, and ``minimax<depth>`` unless depth is 0."""
+    out = {"random": random_opponent(env, params)}
+    if minimax_depth > 0:
+        out[f"minimax{minimax_depth}"] = minimax_opponent(env, params, minimax_depth)
+    return out
+
+
+__all__ = ["Act", "fixed_opponents", "minimax_opponent", "random_opponent", "uniform_choice"]

@@ -1,8 +1,9 @@
 """Callbacks run by the host loop at epoch boundaries: evaluation, early stop, checkpoints.
 
-A callback may return extra metrics (merged into the epoch's last record) and
-may ask the loop to stop. One that raises is reported once and disabled by
-the loop; training goes on.
+A callback may return extra metrics (merged into the epoch's last record),
+ask the loop to stop (`Trainer.request_stop`) or to save
+(`Trainer.request_checkpoint`). One that raises is reported once and disabled
+by the loop; training goes on.
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-if TYPE_CHECKING:
-    from jaxrl.loop import Trainer
+from jaxrl import games, seats
+from jaxrl.run.evaluation import make_evaluator, max_episode_steps
+
+if TYPE_CHECKING:  # annotations only: the loop imports this module
+    from jaxrl.run.loop import Trainer
+
+# Both sides of a match against a pool snapshot are greedy; this many random opening moves make
+# their games differ.
+POOL_OPENING_MOVES = 2
+# Games against random play that fix the minimax opponent's Elo rating, once per run.
+CALIBRATION_GAMES = 500
 
 
 class Callback:
@@ -68,16 +79,13 @@ class EvaluationCallback(Callback):
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
         if trainer.epoch % self.every and not trainer.is_last_epoch:
             return None
+        algo = trainer.algo
         if self._evaluate is None:
-            from jaxrl.evaluate import make_evaluator
-
-            evaluate = make_evaluator(trainer.algo, self.episodes)
-            self._evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None))) if trainer.num_seeds > 1 else evaluate
+            evaluate = make_evaluator(algo, self.episodes)
+            self._evaluate = jax.jit(jax.vmap(evaluate, in_axes=(0, None))) if trainer.num_seeds > 1 else evaluate
         key = jax.random.fold_in(self._key, trainer.update)
-        state = trainer.state
-        stats = (jax.vmap(trainer.algo.observation_statistics) if trainer.num_seeds > 1
-                 else trainer.algo.observation_statistics)(state.env_state)
-        result = jax.device_get(self._evaluate(state.params, stats, key))
+        agent = (jax.vmap(algo.agent) if trainer.num_seeds > 1 else algo.agent)(trainer.state)
+        result = jax.device_get(self._evaluate(agent, key))
         per_seed = np.asarray(result["return"]).reshape(trainer.num_seeds, -1).mean(axis=1)
         out = {
             "eval/episode_return": float(per_seed.mean()),
@@ -106,11 +114,11 @@ class EarlyStopCallback(Callback):
 
 
 class CheckpointCallback(Callback):
-    """Saves every ``every`` epochs, at the end, and on a stop request; keeps the best-evaluated one.
+    """Asks for a save every ``every`` epochs, at the end, and on a stop request; and of the best-evaluated state.
 
     "Best" is the highest ``metric`` of an evaluation epoch: the mean evaluation
-    return, or for two-player games the Elo rating. Reports the seconds the loop
-    was blocked by each save as ``checkpoint_seconds``.
+    return, or for two-player games the Elo rating. The loop logs the seconds
+    it was blocked by each save as ``checkpoint_seconds``.
     """
 
     def __init__(self, every: int, best: float | None = None, metric: str = "eval/episode_return"):
@@ -123,19 +131,18 @@ class CheckpointCallback(Callback):
         return self.every > 0 and epoch % self.every == 0
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
         if self.every > 0 and trainer.epoch % self.every == 0 and not trainer.is_last_epoch:
-            out["checkpoint_seconds"] = trainer.save_checkpoint()
+            trainer.request_checkpoint()
         value = record.get(self.metric)
         if value is not None and math.isfinite(value) and value > self.best:
             self.best = value
-            trainer.c.metadata["best_eval"] = {"metric": self.metric, "value": value, "update": trainer.update}
-            trainer.save_checkpoint(best=True)
-        return out or None
+            trainer.metadata["best_eval"] = {"metric": self.metric, "value": value, "update": trainer.update}
+            trainer.request_checkpoint(best=True)
+        return None
 
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
         if reason in ("done", "stopped"):
-            trainer.save_checkpoint()
+            trainer.request_checkpoint()
 
 
 class GameEvaluationCallback(Callback):
@@ -144,23 +151,22 @@ class GameEvaluationCallback(Callback):
     Every ``every`` epochs and at the end, the greedy current policy plays
     ``games`` games as seat 0 (black, moves first) and ``games`` as seat 1
     (white) against each fixed opponent: ``random`` (uniform over legal moves)
-    and ``minimax<depth>`` (`jaxrl.opponents.minimax_opponent`; none when
+    and ``minimax<depth>`` (`jaxrl.games.minimax_opponent`; none when
     ``minimax_depth`` is 0). For each it logs
     ``eval/vs_<name>/{black,white}_{win,draw,loss}_rate`` and
     ``eval/vs_<name>/win_rate`` (both seats).
 
-    Every ``snapshot_every`` epochs (default: every evaluation) the current
-    parameters join an `selfplay.OpponentPool` of ``pool_size`` snapshots on
-    device (oldest replaced); each evaluation plays every snapshot from both
-    seats, both sides greedy after ``opening_moves`` random opening moves (so
-    that two deterministic policies play varied games), and logs
-    ``eval/vs_pool/{win,draw,loss}_rate`` and ``eval/pool_size``.
+    Every evaluation the current agent joins a `jaxrl.games.OpponentPool` of
+    ``pool_size`` snapshots on device (oldest replaced); each evaluation plays
+    every snapshot from both seats, both sides greedy after `POOL_OPENING_MOVES`
+    random opening moves (so that two deterministic policies play varied games),
+    and logs ``eval/vs_pool/{win,draw,loss}_rate`` and ``eval/pool_size``.
 
     Elo (``eval/elo``): random is anchored at 0; the minimax opponent's fixed
-    rating is calibrated once from a match against random (logged as
+    rating is calibrated once from `CALIBRATION_GAMES` games against random (logged as
     ``eval/vs_minimax<d>/elo``); a snapshot keeps the agent's rating at the
     time it was taken. After each evaluation round the agent's rating is
-    updated game by game (`selfplay.elo_update_games`, factor ``elo_k``) over
+    updated game by game (`jaxrl.games.elo_update_games`, factor ``elo_k``) over
     all the round's games in a random order. With ``--num-seeds`` > 1
     every seed is evaluated (rates pool the seeds' games; ``eval/elo`` is the
     mean, ``eval/elo/seed_<i>`` each seed's). Games run on device, one
@@ -178,10 +184,7 @@ class GameEvaluationCallback(Callback):
         minimax_depth: int = 2,
         pool_size: int = 8,
         *,
-        snapshot_every: int | None = None,
         elo_k: float = 8.0,
-        opening_moves: int = 2,
-        calibration_games: int = 500,
         seed: int = 0,
     ):
         if games < 1:
@@ -190,10 +193,7 @@ class GameEvaluationCallback(Callback):
         self.games = games
         self.minimax_depth = minimax_depth
         self.pool_size = pool_size
-        self.snapshot_every = snapshot_every or every
         self.elo_k = elo_k
-        self.opening_moves = opening_moves
-        self.calibration_games = calibration_games
         self._key = jax.random.PRNGKey(seed + 2_000_003)
         self._order = np.random.default_rng(seed)  # the order of games in the Elo updates
         self._matches: dict[str, Any] | None = None
@@ -204,53 +204,41 @@ class GameEvaluationCallback(Callback):
 
     # -- building (once) ---------------------------------------------------------------
     def _build(self, trainer: Trainer) -> None:
-        import jax.numpy as jnp
-
-        from jaxrl import opponents, selfplay
-        from jaxrl.evaluate import eval_env, max_episode_steps
-
         algo = trainer.algo
-        env, env_params = eval_env(algo.config)
+        env, env_params = algo.eval_env()
         max_moves = max_episode_steps(env_params)
-        fixed = {"random": selfplay.from_opponent(opponents.random_opponent(env, env_params))}
-        if self.minimax_depth > 0:
-            minimax = opponents.minimax_opponent(env, env_params, self.minimax_depth)
-            fixed[f"minimax{self.minimax_depth}"] = selfplay.from_opponent(minimax)
-        seats = jnp.arange(2)
+        fixed = {
+            name: games.from_opponent(act)
+            for name, act in games.fixed_opponents(env, env_params, self.minimax_depth).items()
+        }
 
-        def both_seats(policy_a, policy_b, key, games, opening_moves=0):
-            """Counts ``[2]`` per outcome: index 0 with ``policy_a`` as seat 0, index 1 as seat 1."""
-            return jax.vmap(
-                lambda k, seat: selfplay.play_match(
-                    env, env_params, policy_a, policy_b, k, games, seat, max_moves, opening_moves
-                )
-            )(jax.random.split(key, 2), seats)
+        def both_seats(policy_a, policy_b, key, num_games, opening_moves=0):
+            return games.both_seats(env, env_params, policy_a, policy_b, key, num_games, max_moves, opening_moves)
 
         def versus(opponent):
             def one_seed(agent, key):
-                policy = selfplay.agent_policy(algo, agent["params"], agent["obs_stats"])
-                return both_seats(policy, opponent, key, self.games)
+                return both_seats(algo.agent_policy(agent), opponent, key, self.games)
 
             return jax.jit(jax.vmap(one_seed, in_axes=(0, None)))
 
         def versus_member(agent, pool, slot, key):
             def one_seed(agent, member, key):
-                policy = selfplay.agent_policy(algo, agent["params"], agent["obs_stats"])
-                snapshot = selfplay.agent_policy(algo, member["params"], member["obs_stats"])
-                return both_seats(policy, snapshot, key, self.games, self.opening_moves)
+                policy, snapshot = algo.agent_policy(agent), algo.agent_policy(member)
+                return both_seats(policy, snapshot, key, self.games, POOL_OPENING_MOVES)
 
-            return jax.vmap(one_seed, in_axes=(0, 0, None))(agent, selfplay.pool_member(pool, slot), key)
+            return jax.vmap(one_seed, in_axes=(0, 0, None))(agent, games.pool_member(pool, slot), key)
 
         self._matches = {name: versus(policy) for name, policy in fixed.items()}
         self._versus_member = jax.jit(versus_member)
-        self._pool_add = jax.jit(selfplay.pool_add)
+        self._pool_add = jax.jit(games.pool_add)
         name = f"minimax{self.minimax_depth}"
         if self.minimax_depth > 0 and name not in self.anchors:  # not calibrated before a resume
-            games = self.calibration_games
             self._key, key = jax.random.split(self._key)
-            counts = jax.device_get(jax.jit(lambda k: both_seats(fixed[name], fixed["random"], k, games))(key))
-            score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * games)
-            self.anchors[name] = selfplay.elo_from_score(score, 2 * games, self.anchors["random"])
+            counts = jax.device_get(
+                jax.jit(lambda k: both_seats(fixed[name], fixed["random"], k, CALIBRATION_GAMES))(key)
+            )
+            score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * CALIBRATION_GAMES)
+            self.anchors[name] = games.elo_from_score(score, 2 * CALIBRATION_GAMES, self.anchors["random"])
 
     def checkpoint_state(self) -> tuple[dict[str, Any], Any] | None:
         if self.ratings is None:
@@ -266,10 +254,6 @@ class GameEvaluationCallback(Callback):
         return data, pool
 
     def restore_checkpoint_state(self, data: dict[str, Any], arrays: Any) -> None:
-        import jax.numpy as jnp
-
-        from jaxrl import selfplay
-
         self.ratings = np.asarray(data["ratings"], np.float64)
         self.pool_ratings = np.asarray(data["pool_ratings"], np.float64)
         self.anchors = {name: float(value) for name, value in data["anchors"].items()}
@@ -277,26 +261,22 @@ class GameEvaluationCallback(Callback):
         self._order.bit_generator.state = data["order"]
         if arrays is not None:
             params = jax.tree.map(jnp.asarray, arrays["params"])
-            self._pool = selfplay.OpponentPool(params=params, added=jnp.asarray(arrays["added"], jnp.int32))
+            self._pool = games.OpponentPool(params=params, added=jnp.asarray(arrays["added"], jnp.int32))
 
-    def _agent(self, trainer: Trainer) -> dict[str, Any]:
-        """The current params and observation statistics with a leading seed axis ``[S, ...]``."""
+    def _agent(self, trainer: Trainer) -> Any:
+        """The current agent (`Algorithm.agent`) with a leading seed axis ``[S, ...]``."""
         state, algo = trainer.state, trainer.algo
         if trainer.num_seeds > 1:
-            stats = jax.vmap(algo.observation_statistics)(state.env_state)
-            return {"params": state.params, "obs_stats": stats}
-        stats = algo.observation_statistics(state.env_state)
-        return jax.tree.map(lambda x: x[None], {"params": state.params, "obs_stats": stats})
+            return jax.vmap(algo.agent)(state)
+        return jax.tree.map(lambda x: x[None], algo.agent(state))
 
     # -- each evaluation -----------------------------------------------------------------
     def needs_state(self, trainer: Trainer, epoch: int) -> bool:
-        return epoch % self.every == 0 or (self.pool_size > 0 and epoch % self.snapshot_every == 0)
+        return epoch % self.every == 0
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
-        from jaxrl import selfplay
-
         evaluate = trainer.epoch % self.every == 0 or trainer.is_last_epoch
-        snapshot = self.pool_size > 0 and trainer.epoch % self.snapshot_every == 0
+        snapshot = self.pool_size > 0 and trainer.epoch % self.every == 0
         if not (evaluate or snapshot):
             return None
         if self._matches is None:
@@ -310,23 +290,21 @@ class GameEvaluationCallback(Callback):
             out = self._evaluate(agent)
         if snapshot:
             if self._pool is None:
-                self._pool = selfplay.pool_init(agent, self.pool_size)
+                self._pool = games.pool_init(agent, self.pool_size)
             slot = int(self._pool.added) % self.pool_size
             self._pool = self._pool_add(self._pool, agent)
             self.pool_ratings[slot] = self.ratings
             out["eval/pool_size"] = self._pool.size()
         return out or None
 
-    def _evaluate(self, agent: dict[str, Any]) -> dict[str, Any]:
-        from jaxrl import selfplay
-
+    def _evaluate(self, agent: Any) -> dict[str, Any]:
         start = time.perf_counter()
         out: dict[str, Any] = {}
         results: list[list[tuple[float, float]]] = [[] for _ in range(len(self.ratings))]  # per seed, per game
         for name, match in self._matches.items():
             self._key, key = jax.random.split(self._key)
             counts = {k: np.asarray(v) for k, v in jax.device_get(match(agent, key)).items()}  # [S, 2]
-            out.update(_seat_rates(f"eval/vs_{name}", counts, self.games))
+            out.update(seats.seat_rates(f"eval/vs_{name}", counts, self.games))
             if name != "random":
                 out[f"eval/vs_{name}/elo"] = self.anchors[name]
             for seed in range(len(self.ratings)):
@@ -343,10 +321,10 @@ class GameEvaluationCallback(Callback):
                 for seed in range(len(self.ratings)):
                     results[seed] += _game_scores(counts, seed, float(self.pool_ratings[slot, seed]))
             played = sum(totals.values())
-            out.update({f"eval/vs_pool/{_OUTCOME_LABELS[k]}_rate": n / played for k, n in totals.items()})
+            out.update({f"eval/vs_pool/{seats.MATCH_LABELS[k]}_rate": n / played for k, n in totals.items()})
         self.ratings = np.array([
-            selfplay.elo_update_games(rating, [games[i] for i in self._order.permutation(len(games))], self.elo_k)
-            for rating, games in zip(self.ratings, results)
+            games.elo_update_games(rating, [seed_games[i] for i in self._order.permutation(len(seed_games))], self.elo_k)
+            for rating, seed_games in zip(self.ratings, results)
         ])
         out["eval/elo"] = float(self.ratings.mean())
         if len(self.ratings) > 1:
@@ -355,23 +333,12 @@ class GameEvaluationCallback(Callback):
         return out
 
 
-_OUTCOME_LABELS = {"wins": "win", "draws": "draw", "losses": "loss"}
-
-
-def _seat_rates(prefix: str, counts: dict[str, np.ndarray], games: int) -> dict[str, float]:
-    """Per-seat outcome rates from counts ``[num_seeds, 2 seats]``, pooled over seeds."""
-    out: dict[str, float] = {}
-    num_seeds = counts["wins"].shape[0]
-    for seat, colour in enumerate(("black", "white")):
-        for key, label in _OUTCOME_LABELS.items():
-            out[f"{prefix}/{colour}_{label}_rate"] = float(counts[key][:, seat].sum()) / (games * num_seeds)
-    out[f"{prefix}/win_rate"] = float(counts["wins"].sum()) / (2 * games * num_seeds)
-    return out
-
-
 def _game_scores(counts: dict[str, np.ndarray], seed: int, opponent_rating: float) -> list[tuple[float, float]]:
     """``(opponent_rating, score)`` for every game of ``seed`` (both seats) in ``counts`` ``[num_seeds, 2]``."""
     out: list[tuple[float, float]] = []
     for key, score in (("wins", 1.0), ("draws", 0.5), ("losses", 0.0)):
         out += [(opponent_rating, score)] * int(counts[key][seed].sum())
     return out
+
+
+__all__ = ["Callback", "CheckpointCallback", "EarlyStopCallback", "EvaluationCallback", "GameEvaluationCallback"]

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from jaxrl import seats
+
 
 def format_number(value: float) -> str:
     """Compact human number: 1234567 -> '1.23M'."""
@@ -43,9 +45,7 @@ def summary_line(record: dict[str, Any], total_steps: int) -> str:
         ("episode_return", "return"),
         ("episode_return_std", "±"),
         ("eval/episode_return", "eval"),
-        ("black_wins_rate", "black"),
-        ("white_wins_rate", "white"),
-        ("draws_rate", "draw"),
+        *zip(seats.OUTCOME_RATES, ("black", "white", "draw")),
         ("eval/vs_random/win_rate", "vs random"),
         *_minimax_keys(record),
         ("eval/elo", "elo"),
@@ -103,3 +103,6 @@ class Display:
         if self._progress is not None:
             self._progress.stop()
         self.live = False
+
+
+__all__ = ["Display", "format_number", "summary_line"]

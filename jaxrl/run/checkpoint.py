@@ -20,7 +20,7 @@ from typing import Any
 
 import jax
 
-import jaxrl
+from jaxrl.version import __version__
 
 
 EXTRA = "extra"  # the checkpoint item holding callbacks' arrays
@@ -40,7 +40,7 @@ def _orbax():
 
 def metadata(config: dict[str, Any], env_name: str, env_version: int, update: int, env_steps: int, **extra) -> dict:
     return {
-        "jaxrl_version": jaxrl.__version__,
+        "jaxrl_version": __version__,
         "env": env_name,
         "env_version": env_version,
         "update": update,
@@ -55,25 +55,23 @@ class Checkpointer:
     """Saves numbered checkpoints (the step is the update count) under ``directory``.
 
     ``max_to_keep`` most recent are kept; `save_best` keeps one more copy of
-    the best-evaluated state under ``directory/best``. Saves are asynchronous
-    when ``use_async``: `save` returns once arrays are copied off the device.
+    the best-evaluated state under ``directory/best``. Saves are asynchronous:
+    `save` returns once arrays are copied on the device (see `save`).
     """
 
-    def __init__(self, directory: str | Path, max_to_keep: int = 3, use_async: bool = True):
+    def __init__(self, directory: str | Path, max_to_keep: int = 3):
         ocp = _orbax()
         self.directory = Path(directory).absolute()
         if jax.process_index() == 0:  # several processes share the directory; one cleans it
             self._remove_temporaries(self.directory)
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=use_async,
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=True,
             cleanup_tmp_directories=True,
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
         self._best = None
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxrl-checkpoint")
         self._pending: list[concurrent.futures.Future] = []
-        self._max_to_keep = max_to_keep
-        self._use_async = use_async
         self.last_save_seconds = 0.0
 
     @staticmethod
@@ -127,7 +125,7 @@ class Checkpointer:
     def _save_best_now(self, step: int, state: Any, meta: dict, extra: Any) -> None:
         ocp = _orbax()
         if self._best is None:
-            options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=self._use_async)
+            options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=True)
             self._best = ocp.CheckpointManager(self.directory / "best", options=options)
         self._best.save(step, args=self._args(state, meta, extra), force=True)
 
@@ -193,15 +191,6 @@ class Checkpointer:
         self._manager.reload()
         return target
 
-    def read_meta(self, step: int | None = None) -> dict:
-        """Metadata of ``step`` (default newest) without restoring arrays."""
-        ocp = _orbax()
-        step = self._manager.latest_step() if step is None else step
-        if step is None:
-            raise CheckpointError(f"no checkpoint found in {self.directory}")
-        restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-        return dict(restored.meta)
-
     def close(self) -> None:
         try:
             self.wait()
@@ -215,3 +204,6 @@ class Checkpointer:
 def abstract_like(state: Any) -> Any:
     """Shape/dtype structure of a state pytree, for `Checkpointer.restore`."""
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+
+
+__all__ = ["CheckpointError", "Checkpointer", "abstract_like", "metadata"]

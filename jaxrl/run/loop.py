@@ -1,4 +1,5 @@
-"""The host loop: epochs of K jitted PPO updates, then metrics, display, logging, callbacks.
+"""The host loop: epochs of K jitted updates of any `jaxrl.algorithm.Algorithm`, then metrics,
+display, logging, callbacks and checkpoints.
 
     for each epoch:                        # one device dispatch
         state, metrics = epoch_fn(state)   # K updates in one lax.scan, compiled once, state donated
@@ -7,6 +8,8 @@
 Stop requests (SIGINT/SIGTERM) finish the current epoch, save and end with
 exit code 130; a second Ctrl-C kills the process at once. Non-finite losses
 or parameters stop the run with one line naming the update and the metric.
+Callbacks decide when to save (`Trainer.request_checkpoint`); the loop saves,
+after every callback of the epoch has run, with each callback's own state.
 """
 
 from __future__ import annotations
@@ -21,17 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl import sharding
-from jaxrl.callbacks import Callback
-from jaxrl.checkpoint import Checkpointer
-from jaxrl.display import Display
-from jaxrl.loggers import LoggerGroup
-from jaxrl.ppo import PPO, PPOState
+from jaxrl import seats, sharding
+from jaxrl.algorithm import Algorithm, State
+from jaxrl.run.callbacks import Callback
+from jaxrl.run.checkpoint import Checkpointer, metadata
+from jaxrl.run.display import Display
+from jaxrl.run.loggers import LoggerGroup
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Per-seed values of these metrics are logged as "<name>/seed_<i>" when --num-seeds > 1.
-PER_SEED_METRICS = ("episode_return", "episode_length", "black_wins_rate", "white_wins_rate", "draws_rate")
+PER_SEED_METRICS = ("episode_return", "episode_length", *seats.OUTCOME_RATES)
 
 
 def epoch_updates(remaining_updates: int, requested: int) -> list[int]:
@@ -48,9 +51,9 @@ def epoch_updates(remaining_updates: int, requested: int) -> list[int]:
 
 @dataclass
 class TrainingComponents:
-    """Everything the loop composes (AlphaTriangle's `TrainingComponents`)."""
+    """Everything the loop composes: the algorithm and what runs around it on the host."""
 
-    algo: PPO
+    algo: Algorithm
     loggers: LoggerGroup
     callbacks: list[Callback] = field(default_factory=list)
     checkpointer: Checkpointer | None = None
@@ -71,20 +74,14 @@ def epoch_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     weighting each update's mean by its episode count.
     """
     summary = dict(records[-1])
-    for count_key, keys in (("episodes", ("episode_return", "episode_length")), ("games", ())):
-        counts = np.array([r.get(count_key) or 0.0 for r in records], dtype=np.float64)
-        if counts.sum() == 0:
-            continue
-        summary[count_key] = float(counts.sum())
-        for key in keys:
+    counts = np.array([r.get("episodes") or 0.0 for r in records], dtype=np.float64)
+    if counts.sum() > 0:
+        summary["episodes"] = float(counts.sum())
+        for key in ("episode_return", "episode_length"):
             values = np.array([r.get(key, np.nan) for r in records], dtype=np.float64)
             ok = counts > 0
             summary[key] = float(np.nansum(values[ok] * counts[ok]) / counts[ok].sum())
-    if summary.get("games"):
-        for name in ("black_wins", "white_wins", "draws"):
-            total = sum(r.get(name) or 0 for r in records)
-            summary[name] = total
-            summary[f"{name}_rate"] = total / summary["games"]
+    seats.pool_outcomes(summary, records)
     return summary
 
 
@@ -94,14 +91,18 @@ class NonFiniteError(RuntimeError):
 
 class Trainer:
     """Runs the epochs. Attributes callbacks may read: ``algo``, ``state``, ``epoch``,
-    ``update``, ``env_steps``, ``num_seeds``, ``is_last_epoch``."""
+    ``update``, ``env_steps``, ``num_seeds``, ``is_last_epoch``, ``metadata`` (saved with
+    checkpoints; a callback may add to it)."""
 
-    def __init__(self, components: TrainingComponents, state: PPOState, time_offset: float = 0.0):
-        self.c = components
+    def __init__(self, components: TrainingComponents, state: State, time_offset: float = 0.0):
+        self.components = components
         self.algo = components.algo
         self.num_seeds = components.num_seeds
+        self.metadata = components.metadata
+        self.report = components.report
         self.mesh = components.mesh if components.mesh is not None else sharding.make_mesh(1)
-        self.state = sharding.shard_state(state, self.mesh, self.num_seeds)
+        self._batch_fields = components.algo.env_batch_fields
+        self.state = sharding.shard_state(state, self.mesh, self.num_seeds, self._batch_fields)
         self._update = int(np.max(jax.device_get(self.state.update)))
         self.epoch = 0
         self.is_last_epoch = False
@@ -110,6 +111,7 @@ class Trainer:
         self._stop_reason: str | None = None
         self._stop_code = EXIT_INTERRUPTED
         self._saved_update: int | None = None  # the update of the last numbered checkpoint
+        self._save_requests: set[str] = set()  # 'numbered' and/or 'best', saved once the epoch's callbacks ran
         self._time_offset = time_offset
         self._start = time.perf_counter()
 
@@ -121,7 +123,13 @@ class Trainer:
 
     @property
     def env_steps(self) -> int:
-        return self.update * self.algo.config.batch_size
+        return self.update * self.algo.steps_per_update
+
+    def close(self) -> None:
+        """Flush and close the loggers and the checkpointer (waits for pending saves)."""
+        self.components.loggers.close()
+        if self.components.checkpointer is not None:
+            self.components.checkpointer.close()
 
     def elapsed(self) -> float:
         return self._time_offset + time.perf_counter() - self._start
@@ -134,7 +142,7 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         name = signal.Signals(signum).name
         self.request_stop(f"{name} received")
-        self.c.report(f"{name}: finishing the current epoch, then saving (press Ctrl-C again to exit at once)")
+        self.report(f"{name}: finishing the current epoch, then saving (press Ctrl-C again to exit at once)")
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # the next Ctrl-C ends the process immediately
 
     # -- the epoch function ------------------------------------------------------------
@@ -151,7 +159,7 @@ class Trainer:
 
         # The state keeps its shardings from epoch to epoch (env batch split, the rest replicated);
         # metrics and the finiteness flag come back replicated, readable on every process.
-        state_shardings = sharding.state_shardings(self.state, self.mesh, self.num_seeds)
+        state_shardings = sharding.state_shardings(self.state, self.mesh, self.num_seeds, self._batch_fields)
         whole = sharding.replicated(self.mesh)
         jitted = jax.jit(epoch, donate_argnums=0, in_shardings=(state_shardings, whole),
                          out_shardings=(state_shardings, whole, whole))
@@ -167,14 +175,14 @@ class Trainer:
     def _records(
         self, metrics: dict[str, np.ndarray], epoch_seconds: float, sps: float, k: int
     ) -> list[dict[str, Any]]:
-        cfg = self.algo.config
+        steps_per_update = self.algo.steps_per_update
         now = self.elapsed()
         updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)[0]
         records = []
         for i in range(k):
             record: dict[str, Any] = {
                 "update": int(updates[i]),
-                "env_steps": int(updates[i]) * cfg.batch_size,
+                "env_steps": int(updates[i]) * steps_per_update,
                 "epoch": self.epoch,
                 "time": round(now, 4),
                 "sps": sps,
@@ -196,7 +204,7 @@ class Trainer:
 
     def _check_finite(self, metrics: dict[str, np.ndarray], params_finite: np.ndarray, k: int) -> None:
         updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)
-        for name in ("total_loss", "policy_loss", "value_loss", "entropy", "approx_kl"):
+        for name in self.algo.checked_metrics:
             values = np.asarray(metrics[name]).reshape(self.num_seeds, k)
             bad = ~np.isfinite(values)
             if bad.any():
@@ -204,21 +212,35 @@ class Trainer:
                 where = f" (seed {seed})" if self.num_seeds > 1 else ""
                 raise NonFiniteError(
                     f"non-finite {name} ({values[seed, i]}) at update {updates[seed, i]}{where}, "
-                    f"env_steps {int(updates[seed, i]) * self.algo.config.batch_size}"
+                    f"env_steps {int(updates[seed, i]) * self.algo.steps_per_update}"
                 )
         if not bool(np.all(params_finite)):
             raise NonFiniteError(f"non-finite parameters after update {int(updates.max())}")
 
     # -- checkpoints ---------------------------------------------------------------------
-    def save_checkpoint(self, best: bool = False) -> float:
+    def request_checkpoint(self, best: bool = False) -> None:
+        """Ask for a save of the current state (numbered, or as the best one so far).
+
+        The loop saves once every callback of the epoch (or of the run's end) has
+        run, so the saved callback states are the epoch's final ones.
+        """
+        self._save_requests.add("best" if best else "numbered")
+
+    def _save_requested(self) -> float | None:
+        """Carry out the save requests; returns the seconds a numbered save blocked the loop (None: none asked)."""
+        requests, self._save_requests = self._save_requests, set()
+        blocked = self._save(best=False) if "numbered" in requests else None
+        if "best" in requests:
+            self._save(best=True)
+        return blocked
+
+    def _save(self, best: bool) -> float:
         """Save the current state (no-op without a checkpointer); returns seconds blocked."""
-        ckpt = self.c.checkpointer
+        ckpt = self.components.checkpointer
         if ckpt is None:
             return 0.0
-        from jaxrl.checkpoint import metadata
-
         states, arrays = {}, {}
-        for callback in self.c.callbacks:
+        for callback in self.components.callbacks:
             saved = callback.checkpoint_state() if callback.checkpoint_name else None
             if saved is not None:
                 states[callback.checkpoint_name] = saved[0]
@@ -226,7 +248,7 @@ class Trainer:
                     arrays[callback.checkpoint_name] = saved[1]
         meta = metadata(
             env_name=self.algo.env.name, env_version=self.algo.env.version,
-            update=self.update, env_steps=self.env_steps, wall_time=self.elapsed(), **self.c.metadata,
+            update=self.update, env_steps=self.env_steps, wall_time=self.elapsed(), **self.metadata,
             **({"callbacks": states} if states else {}),
         )
         if best:
@@ -243,12 +265,13 @@ class Trainer:
     def _run_callbacks(self, record: dict[str, Any]) -> dict[str, Any]:
         """Runs callbacks on the epoch summary; returns the metrics they added (also merged into it)."""
         added: dict[str, Any] = {}
-        for callback in list(self.c.callbacks):
+        callbacks = self.components.callbacks
+        for callback in list(callbacks):
             try:
                 extra = callback.on_epoch_end(self, record)
             except Exception as error:  # noqa: BLE001 - a callback must never stop training
-                self.c.report(f"warning: callback {type(callback).__name__} failed ({type(error).__name__}: {error}); disabled")
-                self.c.callbacks.remove(callback)
+                self.report(f"warning: callback {type(callback).__name__} failed ({type(error).__name__}: {error}); disabled")
+                callbacks.remove(callback)
                 continue
             if extra:
                 record.update(extra)
@@ -256,14 +279,15 @@ class Trainer:
         return added
 
     def _end_callbacks(self, reason: str) -> None:
-        for callback in list(self.c.callbacks):
+        for callback in list(self.components.callbacks):
             try:
                 callback.on_train_end(self, reason)
             except Exception as error:  # noqa: BLE001
-                self.c.report(f"warning: callback {type(callback).__name__} failed at the end ({type(error).__name__}: {error})")
+                self.report(f"warning: callback {type(callback).__name__} failed at the end ({type(error).__name__}: {error})")
+        self._save_requested()
 
     def _needs_state(self, epoch: int) -> bool:
-        return any(callback.needs_state(self, epoch) for callback in self.c.callbacks)
+        return any(callback.needs_state(self, epoch) for callback in self.components.callbacks)
 
     def _epochs(self, compiled, k: int, sizes: list[int]) -> dict[str, Any] | None:
         """Runs the epochs, pipelined: while the host logs epoch n, the device already runs n + 1.
@@ -281,7 +305,7 @@ class Trainer:
         """
         last_record = None
         arrived = time.perf_counter()
-        steps_per_update = self.algo.config.batch_size * self.num_seeds
+        steps_per_update = self.algo.steps_per_update * self.num_seeds
         updates_run, seconds_run = 0, 0.0
         num_epochs = len(sizes)
         inflight = compiled(self.state, np.int32(sizes[0]))
@@ -306,11 +330,15 @@ class Trainer:
             records = self._records(metrics, epoch_seconds, updates_run * steps_per_update / seconds_run, active)
             last_record = epoch_summary(records)
             extra = self._run_callbacks(last_record)
+            blocked = self._save_requested()
+            if blocked is not None:
+                extra["checkpoint_seconds"] = blocked
             records[-1].update(extra)
+            display = self.components.display
             for record in records:
-                self.c.loggers.log(record)
-            if self.c.display is not None and not self.is_last_epoch and self._stop_reason is None:
-                self.c.display.update(last_record, log=self.c.log)
+                self.components.loggers.log(record)
+            if display is not None and not self.is_last_epoch and self._stop_reason is None:
+                display.update(last_record, log=self.components.log)
             if sharding.any_process(self._stop_reason is not None):
                 self.request_stop("stop requested on another process")
                 if inflight is None:
@@ -325,15 +353,15 @@ class Trainer:
 
     def run(self) -> int:
         """Train until ``total_timesteps``, a stop request or an error; returns the exit code."""
-        cfg = self.algo.config
-        remaining = cfg.num_updates - self.update
+        components = self.components
+        remaining = self.algo.num_updates - self.update
         if remaining <= 0:
-            self.c.report(f"nothing to do: {self.update} updates already done (total_timesteps {cfg.total_timesteps})")
+            self.report(f"nothing to do: {self.update} updates of {self.algo.num_updates} already done")
             return EXIT_OK
-        sizes = epoch_updates(remaining, self.c.updates_per_epoch)
+        sizes = epoch_updates(remaining, components.updates_per_epoch)
         k, num_epochs = sizes[0], len(sizes)
         compiled = self._epoch_fn(k)
-        self.c.report(f"compiled the epoch function ({k} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
+        self.report(f"compiled the epoch function ({k} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
 
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         for s in previous:
@@ -346,22 +374,22 @@ class Trainer:
                 reason, code = "stopped", self._stop_code
         except NonFiniteError as error:
             reason, code = "error", EXIT_ERROR
-            self.c.report(f"error: {error}; stopping (the last good checkpoint is kept)")
+            self.report(f"error: {error}; stopping (the last good checkpoint is kept)")
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        if self.c.display is not None and last_record is not None:
-            self.c.display.update(last_record, force=True, log=self.c.log)
-            self.c.display.close()
+        if components.display is not None and last_record is not None:
+            components.display.update(last_record, force=True, log=components.log)
+            components.display.close()
         self._end_callbacks(reason)
-        if self.c.checkpointer is not None:
+        if components.checkpointer is not None:
             try:
-                self.c.checkpointer.wait()
+                components.checkpointer.wait()
             except Exception as error:  # noqa: BLE001 - reported in one line; earlier checkpoints stay
-                self.c.report(f"error: saving a checkpoint failed ({type(error).__name__}: {error})")
+                self.report(f"error: saving a checkpoint failed ({type(error).__name__}: {error})")
                 code = EXIT_ERROR if code == EXIT_OK else code
         if reason == "stopped":
-            self.c.report(f"stopped ({self._stop_reason}) at update {self.update}, env_steps {self.env_steps}")
+            self.report(f"stopped ({self._stop_reason}) at update {self.update}, env_steps {self.env_steps}")
         return code
 
 

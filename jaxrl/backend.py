@@ -1,0 +1,84 @@
+"""Choices that depend on the kind of device, made in one place.
+
+Some forms of the same computation are fast on one backend and slow on
+another (measured; BENCHMARKS.md, "What was tried"). An algorithm resolves
+them once, when it is built, with `resolve`; the result is a plain record
+that the run writes beside its resolved config, so a reader sees what ran.
+Nothing else in the package asks which backend it is on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jax
+
+Setting = Literal["auto", "on", "off"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What runs where. ``platform`` is 'cpu', 'gpu' or 'tpu'; the other fields are the choices made for it.
+
+    gae_method: 'doubling' (shifted multiply-adds, log2 T rounds; less compile time on CPUs) or
+        'associative' (`lax.associative_scan`; measured faster on GPUs). Same advantages either way.
+    rollout_unroll: unroll factor of the rollout scan (GPUs are bound by kernels per step there).
+    narrow_matmuls: layers with a narrow side as broadcast multiply-adds (`jaxrl.networks.Dense`);
+        faster on GPUs, 2x slower on CPUs.
+    fused_gradient: the PPO minibatch gradient as fused Pallas kernels (`jaxrl.ppo.fused`).
+    interpret_kernels: Pallas kernels run interpreted (every backend but the GPU).
+    """
+
+    platform: str
+    gae_method: str
+    rollout_unroll: int
+    narrow_matmuls: bool
+    fused_gradient: bool
+    interpret_kernels: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def current_platform() -> str:
+    """The default backend's platform, with GPU vendors' names folded into 'gpu'."""
+    name = jax.default_backend()
+    return "gpu" if name in ("gpu", "cuda", "rocm") else name
+
+
+def _setting(value: Setting, default: bool) -> bool:
+    return default if value == "auto" else value == "on"
+
+
+def resolve(
+    *,
+    platform: str | None = None,
+    rollout_unroll: int = 0,
+    narrow_matmuls: Setting = "auto",
+    fused_gradient: Setting = "auto",
+    fused_unsupported: str | None = None,
+) -> Backend:
+    """The choices for ``platform`` (default: the current one).
+
+    ``rollout_unroll`` 0 picks 4 on accelerators and 1 on CPUs. ``narrow_matmuls`` and
+    ``fused_gradient`` 'auto' turn them on for GPUs only; the fused gradient also needs
+    ``fused_unsupported`` to be None (else it is the reason it cannot run, and 'on' is
+    an error the caller reports).
+    """
+    platform = platform or current_platform()
+    gpu, cpu = platform == "gpu", platform == "cpu"
+    if fused_gradient == "on" and fused_unsupported is not None:
+        raise ValueError(f"the fused gradient does not support {fused_unsupported}")
+    return Backend(
+        platform=platform,
+        gae_method="doubling" if cpu else "associative",
+        rollout_unroll=rollout_unroll or (1 if cpu else 4),
+        narrow_matmuls=_setting(narrow_matmuls, gpu),
+        fused_gradient=fused_unsupported is None and _setting(fused_gradient, gpu),
+        interpret_kernels=not gpu,
+    )
+
+
+__all__ = ["Backend", "current_platform", "resolve"]
