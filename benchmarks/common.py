@@ -59,6 +59,11 @@ class Timing:
         }
 
 
+def add_set_argument(parser: Any, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` flag every benchmark takes (read with `parse_overrides`)."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``["key=value", ...]`` (``--set`` flags) as fields: values read as Python literals, else strings."""
     out = {}

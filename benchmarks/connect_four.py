@@ -27,6 +27,8 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from benchmarks.common import add_set_argument
+
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.connect_four", description=__doc__.splitlines()[0]
     )
@@ -49,13 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--eval-games", type=int, default=200, help="periodic evaluation: games per seat")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a PPO field of the preset, e.g. --set num_envs=4096 (repeatable)",
-    )
+    add_set_argument(parser, "override a PPO field of the preset, e.g. --set num_envs=4096 (repeatable)")
     parser.add_argument("--out", default="benchmarks/results/connect_four", help="output directory")
     return parser.parse_args(argv)
 

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.cpu_seeds``: CPU time of one seed vs N vmapped seeds of the default config (issue 3).
+"""``python -m benchmarks.cpu_seeds``: CPU time of one seed vs N vmapped seeds of the default config.
 
 One seed is ``algo.train``; N seeds are ``jax.vmap(algo.train)`` (``--init map``
 initialises the seeds one by one with ``lax.map``, then vmaps ``train_from``).

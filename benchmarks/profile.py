@@ -35,6 +35,8 @@ _CPU_CONTAINER = re.compile(r"^(ThunkExecutor|while|conditional|call)\b")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from benchmarks.common import add_set_argument
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--num-envs", type=int, default=2048, help="CartPole envs (default 2048)")
     parser.add_argument("--num-minibatches", type=int, default=4, help="minibatches per epoch (default 4)")
@@ -49,9 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--updates", type=int, default=5, help="updates (or parts) per profiled call (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls after the warm-up (median reported)")
     parser.add_argument("--top", type=int, default=40, help="kernels listed (default 40; 0: all)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="change a PPO field (repeatable)"
-    )
+    add_set_argument(parser, "change a PPO field (repeatable)")
     parser.add_argument("--hlo", action="store_true", help="also write the optimised HLO text next to the JSON")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
     args = parser.parse_args(argv)

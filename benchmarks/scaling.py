@@ -138,6 +138,8 @@ def plot(series: list[dict[str, Any]], path: Path) -> Path:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from benchmarks.common import add_set_argument
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--per-device-envs",
@@ -163,13 +165,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--repeats", type=int, default=5, help="timed calls per point; the median is kept (default 5)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a PPO field at every point, e.g. --set shuffle=global (repeatable)",
-    )
+    add_set_argument(parser, "change a PPO field at every point, e.g. --set shuffle=global (repeatable)")
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
     )

@@ -33,7 +33,7 @@ CARTPOLE_TOTALS = {4: 500_000, 64: 5_000_000, 512: 10_000_000, 2048: 20_000_000,
 QUICK_ENVS = ("CartPole-v1", "Pendulum-v1", "ConnectFour-v0")  # one discrete, one continuous, one game
 SEED_INIT_NOTE = (
     "'map' initialises each seed with lax.map, then vmaps train_from: on CPU (jax 0.10.2) jax.vmap(algo.train) "
-    "deadlocks in the batched LAPACK QR of the orthogonal initialiser (issue 3); 'vmap' is jax.vmap(algo.train)"
+    "deadlocks in the batched LAPACK QR of the orthogonal initialiser; 'vmap' is jax.vmap(algo.train)"
 )
 
 
@@ -1015,6 +1015,8 @@ def section_list(text: str) -> list[str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from benchmarks.common import add_set_argument
+
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput",
         description="PPO and environment throughput, host-loop overhead and peers; JSON, PNG plots and a table.",
@@ -1048,16 +1050,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("auto", "vmap", "map"),
         default="auto",
         help="seeds: 'vmap' is jax.vmap(algo.train); 'map' inits seeds with lax.map first "
-        "(auto: map on CPU, where vmap deadlocks under jax 0.10.2, issue 3)",
+        "(auto: map on CPU, where vmap deadlocks under jax 0.10.2)",
     )
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a PPO field in every CartPole run, e.g. --set shuffle=global (repeatable)",
-    )
+    add_set_argument(parser, "change a PPO field in every CartPole run, e.g. --set shuffle=global (repeatable)")
     parser.add_argument(
         "--compile-workers",
         type=int,

@@ -33,7 +33,7 @@ from jaxrl.registry import make_algorithm
 from jaxrl.run.build import build_trainer
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
-from jaxrl.run.rundir import Tee, default_run_dir, load_run_config, load_yaml, restore_run, save_config, truncate_metrics
+from jaxrl.run.rundir import Tee, default_run_dir, load_run_config, load_yaml, restore_run, truncate_metrics
 
 # -- command line --------------------------------------------------------------------
 
@@ -207,24 +207,20 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
     else:
         log_file, tee, report = None, stdout, lambda msg: None
     try:
-        if main_process:
-            # The process layout belongs to this launch, not to the run: a resume may use another.
-            launch_free = dataclasses.replace(config, coordinator_address=None, num_processes=None, process_id=None)
-            save_config(launch_free, run_dir, backend=algo.backend.to_dict())
-        sharding.sync("jaxrl-run-dir-ready")
+        for message in restore_messages:
+            report(message)
+        start_update = meta.get("update", 0)
+        if resuming and main_process:  # before the metrics file is opened for appending
+            dropped = truncate_metrics(run_dir / "metrics.jsonl", start_update)
+            if dropped:
+                report(f"resuming from update {start_update}: dropped {dropped} metric records logged after it")
         live = stdout.isatty()
         trainer = build_trainer(
             config, run_dir=run_dir, algo=algo, state=state, meta=meta, mesh=mesh,
             stdout=stdout if live else tee, log=log_file if live else None, report=report,
         )
-        start_update = trainer.update
-        for message in restore_messages:
-            report(message)
-        if resuming and main_process:
-            dropped = truncate_metrics(run_dir / "metrics.jsonl", start_update)
-            if dropped:
-                report(f"resuming from update {start_update}: dropped {dropped} metric records logged after it")
-        report(_summary(config, algo, run_dir, start_update, mesh))
+        sharding.sync("jaxrl-run-dir-ready")
+        report(_summary(config, algo, run_dir, trainer.update, mesh))
         code = trainer.run()
         trainer.close()
         if config.plot and main_process:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import jax
 
+from envs.registry import registered_names, unknown_env_message
 from jaxrl.errors import ConfigError
 
 
@@ -152,8 +153,6 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
 
     Numeric hyperparameters that are traced (vmapped over) are skipped.
     """
-    from envs.registry import registered_names, unknown_env_message
-
     name = config.env
     if ":" not in name and name not in registered_names():
         raise ConfigError(unknown_env_message(name))

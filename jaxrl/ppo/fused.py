@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec
 
 from jaxrl.ppo.losses import LossInfo
+from jaxrl.sharding import ENV_AXIS
 
 _PAD = 16  # Triton's smallest matmul side: narrow inputs and heads are padded to it
 _NEG = -1e30  # logit of a padded (non-existent) action: exp() gives exactly 0
@@ -321,7 +322,6 @@ def loss_and_grad(
     Under a device mesh with an ``"envs"`` axis the rows are split over it: each device
     runs its own rows and the sums are added across devices.
     """
-    from jaxrl.sharding import ENV_AXIS
 
     tree = params["params"]
     num_hidden = len(tree["actor_torso"])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 
 
 def _recurrence(rewards, values, next_values, terminated, truncated, gamma, gae_lambda, next_sign):
     """``(d, c)`` of the recurrence ``A_t = d_t + c_t * A_{t+1}``."""
+    # Every input is [T, B] (or [T]); a misaligned array would broadcast silently into wrong advantages.
+    chex.assert_equal_shape([rewards, values, next_values, terminated, truncated]
+                            + ([] if next_sign is None else [next_sign]))
     not_terminated = 1.0 - terminated.astype(values.dtype)
     not_done = 1.0 - jnp.logical_or(terminated, truncated).astype(values.dtype)
     sign = jnp.ones_like(values) if next_sign is None else next_sign.astype(values.dtype)

@@ -6,6 +6,7 @@ here, from a `TrainConfig`; what differs between them is only what they pass.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +22,7 @@ from jaxrl.run.checkpoint import Checkpointer
 from jaxrl.run.display import Display
 from jaxrl.run.loggers import JsonlLogger, LoggerGroup, TensorBoardLogger, WandbLogger
 from jaxrl.run.loop import Trainer, TrainingComponents
-from jaxrl.run.rundir import init_state
+from jaxrl.run.rundir import init_state, save_config
 
 
 def standard_callbacks(config: TrainConfig, algo: Algorithm, meta: dict[str, Any], checkpoints: bool) -> list[Callback]:
@@ -62,8 +63,8 @@ def build_trainer(
     """The host loop for ``config``, ready to `Trainer.run`.
 
     Args:
-        run_dir: where the JSONL metrics, TensorBoard files and checkpoints go (made if missing);
-            None trains in memory (no files, no checkpoints).
+        run_dir: where ``config.yaml``, the JSONL metrics, TensorBoard files and checkpoints go
+            (made if missing); None trains in memory (no files, no checkpoints).
         algo: the algorithm, when already built (default: from ``config.algo``).
         state: the state to start from (default: a fresh one from ``config.seed``), e.g. a restored one.
         meta: the metadata of the checkpoint ``state`` came from: callbacks, the W&B run, the best
@@ -86,6 +87,9 @@ def build_trainer(
     sinks: list[Any] = []
     if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
+        # The process layout belongs to this launch, not to the run: a resume may use another.
+        launch_free = dataclasses.replace(config, coordinator_address=None, num_processes=None, process_id=None)
+        save_config(launch_free, run_dir, backend=algo.backend.to_dict())
         sinks.append(JsonlLogger(run_dir / "metrics.jsonl"))
         if config.tensorboard:
             sinks.append(TensorBoardLogger(run_dir / "tensorboard"))

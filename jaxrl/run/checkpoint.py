@@ -23,7 +23,7 @@ import jax
 from jaxrl.version import __version__
 
 
-EXTRA = "extra"  # the checkpoint item holding callbacks' arrays
+CALLBACK_ARRAYS = "extra"  # the checkpoint item holding callbacks' arrays (its name on disk)
 
 
 class CheckpointError(RuntimeError):
@@ -38,7 +38,7 @@ def _orbax():
     return ocp
 
 
-def metadata(config: dict[str, Any], env_name: str, env_version: int, update: int, env_steps: int, **extra) -> dict:
+def metadata(config: dict[str, Any], env_name: str, env_version: int, update: int, env_steps: int, **fields) -> dict:
     return {
         "jaxrl_version": __version__,
         "env": env_name,
@@ -47,7 +47,7 @@ def metadata(config: dict[str, Any], env_name: str, env_version: int, update: in
         "env_steps": env_steps,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": config,
-        **extra,
+        **fields,
     }
 
 
@@ -81,34 +81,34 @@ class Checkpointer:
         for path in list(directory.glob("*orbax-checkpoint-tmp*")) + list(directory.glob("*/*orbax-checkpoint-tmp*")):
             shutil.rmtree(path, ignore_errors=True)
 
-    def _args(self, state: Any, meta: dict, extra: Any = None):
+    def _args(self, state: Any, meta: dict, arrays: Any = None):
         ocp = _orbax()
         items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
-        if extra is not None:
-            items[EXTRA] = ocp.args.StandardSave(extra)
+        if arrays is not None:
+            items[CALLBACK_ARRAYS] = ocp.args.StandardSave(arrays)
         return ocp.args.Composite(**items)
 
-    def save(self, step: int, state: Any, meta: dict, extra: Any = None) -> float:
+    def save(self, step: int, state: Any, meta: dict, arrays: Any = None) -> float:
         """Start saving ``state`` at ``step``; returns the seconds the caller was blocked.
 
         The state is copied on device and handed to a background thread that
         runs orbax's save, so the training loop (which donates ``state`` to
         the next epoch) only waits for the copy (with several processes the
         save runs in place: orbax saves are collective). Saves run one at a time, in
-        order; a failed save is raised by the next `save` or by `wait`. ``extra``: a
-        pytree of arrays saved beside the state (callbacks' own state), see `restore_extra`.
+        order; a failed save is raised by the next `save` or by `wait`. ``arrays``: a
+        pytree of arrays saved beside the state (callbacks' own state), see `restore_callback_arrays`.
         """
         start = time.perf_counter()
         self._raise_failed()
-        args = self._args(self._snapshot(state), meta, self._snapshot(extra))
+        args = self._args(self._snapshot(state), meta, self._snapshot(arrays))
         self._submit(self._manager.save, step, args=args, force=True)
         self.last_save_seconds = time.perf_counter() - start
         return self.last_save_seconds
 
-    def save_best(self, step: int, state: Any, meta: dict, extra: Any = None) -> None:
+    def save_best(self, step: int, state: Any, meta: dict, arrays: Any = None) -> None:
         """Like `save`, into ``directory/best`` (one kept)."""
         self._raise_failed()
-        self._submit(self._save_best_now, step, self._snapshot(state), meta, self._snapshot(extra))
+        self._submit(self._save_best_now, step, self._snapshot(state), meta, self._snapshot(arrays))
 
     @staticmethod
     def _snapshot(state: Any) -> Any:
@@ -122,12 +122,12 @@ class Checkpointer:
             return
         self._pending.append(self._worker.submit(fn, *args, **kwargs))
 
-    def _save_best_now(self, step: int, state: Any, meta: dict, extra: Any) -> None:
+    def _save_best_now(self, step: int, state: Any, meta: dict, arrays: Any) -> None:
         ocp = _orbax()
         if self._best is None:
             options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=True)
             self._best = ocp.CheckpointManager(self.directory / "best", options=options)
-        self._best.save(step, args=self._args(state, meta, extra), force=True)
+        self._best.save(step, args=self._args(state, meta, arrays), force=True)
 
     def _raise_failed(self) -> None:
         done = [future for future in self._pending if future.done()]
@@ -176,11 +176,11 @@ class Checkpointer:
         raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {candidates})")
 
     def restore_extra(self, step: int) -> Any:
-        """The ``extra`` pytree saved with ``step`` (as saved, on the default device), or None."""
-        if not (self.directory / str(step) / EXTRA).exists():
+        """The ``arrays`` pytree saved with ``step`` (as saved, on the default device), or None."""
+        if not (self.directory / str(step) / CALLBACK_ARRAYS).exists():
             return None
         ocp = _orbax()
-        return self._manager.restore(step, args=ocp.args.Composite(**{EXTRA: ocp.args.StandardRestore()}))[EXTRA]
+        return self._manager.restore(step, args=ocp.args.Composite(**{CALLBACK_ARRAYS: ocp.args.StandardRestore()}))[CALLBACK_ARRAYS]
 
     def _set_aside(self, step: int) -> Path:
         """Rename an unreadable step out of orbax's view, so the step can be saved again."""

@@ -1,7 +1,7 @@
 """The progress display: a live bar on a terminal, plain throttled lines otherwise.
 
-Updates are throttled to ``interval`` seconds on the host (Keisei's
-``rich_display_update_interval_seconds``); the final state is always shown.
+Updates are throttled to ``interval`` seconds on the host, so that drawing
+never costs training time; the final state is always shown.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -149,6 +150,8 @@ class Trainer:
     def _epoch_fn(self, num_updates: int):
         algo = self.algo
 
+        # Compiled once per run: a second trace would mean a recompile in the middle of training.
+        @chex.assert_max_traces(n=1)
         def epoch(state, num_active):
             self.traces += 1
             run = lambda s: algo.train_from(s, num_updates, num_active)  # noqa: E731
@@ -173,13 +176,13 @@ class Trainer:
 
     # -- records -----------------------------------------------------------------------
     def _records(
-        self, metrics: dict[str, np.ndarray], epoch_seconds: float, sps: float, k: int
+        self, metrics: dict[str, np.ndarray], epoch_seconds: float, sps: float, num_updates: int
     ) -> list[dict[str, Any]]:
         steps_per_update = self.algo.steps_per_update
         now = self.elapsed()
-        updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)[0]
+        updates = np.asarray(metrics["update"]).reshape(self.num_seeds, num_updates)[0]
         records = []
-        for i in range(k):
+        for i in range(num_updates):
             record: dict[str, Any] = {
                 "update": int(updates[i]),
                 "env_steps": int(updates[i]) * steps_per_update,
@@ -191,7 +194,7 @@ class Trainer:
             for name, value in metrics.items():
                 if name == "update":
                     continue
-                per_seed = np.asarray(value, dtype=np.float64).reshape(self.num_seeds, k)[:, i]
+                per_seed = np.asarray(value, dtype=np.float64).reshape(self.num_seeds, num_updates)[:, i]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no episode ended
                     record[name] = float(np.nanmean(per_seed)) if np.any(np.isfinite(per_seed)) else float(per_seed[0])
@@ -202,10 +205,10 @@ class Trainer:
             records.append(record)
         return records
 
-    def _check_finite(self, metrics: dict[str, np.ndarray], params_finite: np.ndarray, k: int) -> None:
-        updates = np.asarray(metrics["update"]).reshape(self.num_seeds, k)
+    def _check_finite(self, metrics: dict[str, np.ndarray], params_finite: np.ndarray, num_updates: int) -> None:
+        updates = np.asarray(metrics["update"]).reshape(self.num_seeds, num_updates)
         for name in self.algo.checked_metrics:
-            values = np.asarray(metrics[name]).reshape(self.num_seeds, k)
+            values = np.asarray(metrics[name]).reshape(self.num_seeds, num_updates)
             bad = ~np.isfinite(values)
             if bad.any():
                 seed, i = np.argwhere(bad)[0]
@@ -268,14 +271,14 @@ class Trainer:
         callbacks = self.components.callbacks
         for callback in list(callbacks):
             try:
-                extra = callback.on_epoch_end(self, record)
+                metrics = callback.on_epoch_end(self, record)
             except Exception as error:  # noqa: BLE001 - a callback must never stop training
                 self.report(f"warning: callback {type(callback).__name__} failed ({type(error).__name__}: {error}); disabled")
                 callbacks.remove(callback)
                 continue
-            if extra:
-                record.update(extra)
-                added.update(extra)
+            if metrics:
+                record.update(metrics)
+                added.update(metrics)
         return added
 
     def _end_callbacks(self, reason: str) -> None:
@@ -289,7 +292,7 @@ class Trainer:
     def _needs_state(self, epoch: int) -> bool:
         return any(callback.needs_state(self, epoch) for callback in self.components.callbacks)
 
-    def _epochs(self, compiled, k: int, sizes: list[int]) -> dict[str, Any] | None:
+    def _epochs(self, compiled, room: int, sizes: list[int]) -> dict[str, Any] | None:
         """Runs the epochs, pipelined: while the host logs epoch n, the device already runs n + 1.
 
         The state is donated to the next epoch, so epoch n + 1 is dispatched
@@ -321,19 +324,19 @@ class Trainer:
             metrics, params_finite = jax.device_get((metrics, params_finite))  # waits for epoch `epoch`
             now = time.perf_counter()
             epoch_seconds, arrived = now - arrived, now
-            # The epoch program has room for k updates; only the first `active` ran.
-            metrics = {name: np.asarray(v).reshape(self.num_seeds, k)[:, :active] for name, v in metrics.items()}
+            # The epoch program has room for `room` updates; only the first `active` ran.
+            metrics = {name: np.asarray(v).reshape(self.num_seeds, room)[:, :active] for name, v in metrics.items()}
             self._check_finite(metrics, params_finite, active)
             self._update = int(np.max(metrics["update"]))
             self.state = None if pipelined else state
             updates_run, seconds_run = updates_run + active, seconds_run + epoch_seconds
             records = self._records(metrics, epoch_seconds, updates_run * steps_per_update / seconds_run, active)
             last_record = epoch_summary(records)
-            extra = self._run_callbacks(last_record)
+            added = self._run_callbacks(last_record)
             blocked = self._save_requested()
             if blocked is not None:
-                extra["checkpoint_seconds"] = blocked
-            records[-1].update(extra)
+                added["checkpoint_seconds"] = blocked
+            records[-1].update(added)
             display = self.components.display
             for record in records:
                 self.components.loggers.log(record)
@@ -359,9 +362,9 @@ class Trainer:
             self.report(f"nothing to do: {self.update} updates of {self.algo.num_updates} already done")
             return EXIT_OK
         sizes = epoch_updates(remaining, components.updates_per_epoch)
-        k, num_epochs = sizes[0], len(sizes)
-        compiled = self._epoch_fn(k)
-        self.report(f"compiled the epoch function ({k} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
+        room, num_epochs = sizes[0], len(sizes)
+        compiled = self._epoch_fn(room)
+        self.report(f"compiled the epoch function ({room} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
 
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         for s in previous:
@@ -369,7 +372,7 @@ class Trainer:
         reason, code = "done", EXIT_OK
         last_record: dict[str, Any] | None = None
         try:
-            last_record = self._epochs(compiled, k, sizes)
+            last_record = self._epochs(compiled, room, sizes)
             if self._stop_reason is not None:
                 reason, code = "stopped", self._stop_code
         except NonFiniteError as error:

@@ -145,7 +145,7 @@ def restore_run(path: str | Path, config: TrainConfig | None = None, report=prin
     checkpointer = Checkpointer(directory, max_to_keep=config.keep_checkpoints)
     try:
         state, meta, step = checkpointer.restore(abstract, step, report=report)
-        arrays = checkpointer.restore_extra(step)
+        arrays = checkpointer.restore_callback_arrays(step)
     finally:
         checkpointer.close()
     meta["checkpoint"] = str(directory / str(step))
