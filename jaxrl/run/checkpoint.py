@@ -175,7 +175,7 @@ class Checkpointer:
                 )
         raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {candidates})")
 
-    def restore_extra(self, step: int) -> Any:
+    def restore_callback_arrays(self, step: int) -> Any:
         """The ``arrays`` pytree saved with ``step`` (as saved, on the default device), or None."""
         if not (self.directory / str(step) / CALLBACK_ARRAYS).exists():
             return None

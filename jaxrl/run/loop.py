@@ -20,7 +20,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,8 +149,6 @@ class Trainer:
     def _epoch_fn(self, num_updates: int):
         algo = self.algo
 
-        # Compiled once per run: a second trace would mean a recompile in the middle of training.
-        @chex.assert_max_traces(n=1)
         def epoch(state, num_active):
             self.traces += 1
             run = lambda s: algo.train_from(s, num_updates, num_active)  # noqa: E731
@@ -359,7 +356,7 @@ class Trainer:
         components = self.components
         remaining = self.algo.num_updates - self.update
         if remaining <= 0:
-            self.report(f"nothing to do: {self.update} updates of {self.algo.num_updates} already done")
+            self.report(f"nothing to do: {self.update} updates already done ({self.algo.num_updates} in the run)")
             return EXIT_OK
         sizes = epoch_updates(remaining, components.updates_per_epoch)
         room, num_epochs = sizes[0], len(sizes)
