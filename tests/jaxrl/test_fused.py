@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -351,8 +352,7 @@ def test_rows_that_do_not_tile_fall_back_to_xla():
     assert "pallas_call" not in str(traced.jaxpr)
     got = traced.lower().compile()(params, minibatch)
     ref = jax.jit(reference(algo))(params, minibatch)
-    for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
-        np.testing.assert_array_equal(x, y)
+    chex.assert_trees_all_equal(got, ref)
 
 
 # -- whole updates -----------------------------------------------------------------------------------
@@ -371,11 +371,8 @@ def test_updates_match_xla():
         initial = algo.init(jax.random.PRNGKey(6))
         results[setting] = jax.jit(algo.train_from, static_argnums=1)(initial, 2)
     (state_on, metrics_on), (state_off, metrics_off) = results["on"], results["off"]
-    for x, y in zip(jax.tree.leaves(state_on.params), jax.tree.leaves(state_off.params), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
-    assert sorted(metrics_on) == sorted(metrics_off)
-    for name in metrics_off:
-        np.testing.assert_allclose(metrics_on[name], metrics_off[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    chex.assert_trees_all_close(state_on.params, state_off.params, rtol=1e-4, atol=1e-6)
+    chex.assert_trees_all_close(metrics_on, metrics_off, rtol=1e-4, atol=1e-6)  # same metric names too
     # Not a comparison of two barely moved initialisations: the parameters moved by far more than the
     # tolerance, and the first update's ratios went past the clip range.
     moved = [float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(state_off.params),

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import numpy as np
 import pytest
 
 from jaxrl import ppo
-from jaxrl.run.callbacks import Callback
-from jaxrl.config import PPOConfig
-from jaxrl.config import TrainConfig
+from jaxrl.config import PPOConfig, TrainConfig
 from jaxrl.run.build import build_trainer
+from jaxrl.run.callbacks import Callback
 from jaxrl.run.loop import EXIT_INTERRUPTED, EXIT_OK, epoch_summary, epoch_updates
 
 NUM_UPDATES = 12
@@ -177,8 +177,7 @@ def test_short_last_epoch_runs_exactly_the_remaining_updates_with_one_compile(tm
     assert all(np.isfinite(r["total_loss"]) for r in recorder.records)
     # The masked tail changes nothing: the same 11 updates as pure train.
     pure_state, _ = jax.jit(algo.train)(jax.random.PRNGKey(0))
-    for ours, reference in zip(jax.tree.leaves(trainer.state.params), jax.tree.leaves(pure_state.params)):
-        np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(trainer.state.params, pure_state.params, rtol=1e-5, atol=1e-6)
 
 
 def test_epoch_summary_pools_episodes_over_the_epoch():

@@ -1,5 +1,6 @@
 """The orthogonal initialiser: same values as flax's, orthonormal, and no LAPACK under vmap."""
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -58,10 +59,9 @@ def test_narrow_matmuls_are_the_same_function(continuous, action_dim, obs_shape,
     assert dots[True] < dots[False], dots
     (params0, out0, grad0), (params1, out1, grad1) = results[False], results[True]
     # The parameter tree (names, shapes, initial values) is flax's Dense, whichever path runs.
-    assert jax.tree.structure(params0) == jax.tree.structure(params1)
-    jax.tree.map(np.testing.assert_array_equal, params0, params1)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), out0, out1)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grad0, grad1)
+    chex.assert_trees_all_equal(params0, params1)
+    chex.assert_trees_all_close(out0, out1, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(grad0, grad1, rtol=1e-4, atol=1e-6)
 
 
 def test_dense_matches_flax_dense():

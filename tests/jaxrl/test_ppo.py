@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,16 +28,6 @@ METRICS = LOSS_METRICS + (
 
 def leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
-
-
-def assert_trees_equal(a, b):
-    for x, y in zip(leaves(a), leaves(b), strict=True):
-        np.testing.assert_array_equal(x, y)  # NaNs in the same places count as equal
-
-
-def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
-    for x, y in zip(leaves(a), leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
 
 
 def index(tree, i):
@@ -101,8 +92,7 @@ def test_init_shapes(algo, initial_state):
     state = initial_state
     assert state.obs.shape == (4, 4) and state.obs.dtype == jnp.float32
     assert state.update.shape == () and state.update.dtype == jnp.int32 and int(state.update) == 0
-    for leaf in jax.tree.leaves(state.env_state):
-        assert leaf.shape[0] == CONFIG.num_envs
+    chex.assert_tree_shape_prefix(state.env_state, (CONFIG.num_envs,))
     # One hidden layer of width 8 in the actor and in the critic; 2 logits, 1 value.
     shapes = sorted(x.shape for x in jax.tree.leaves(state.params))
     assert shapes == sorted([(4, 8), (8,), (8, 2), (2,), (4, 8), (8,), (8, 1), (1,)])
@@ -179,7 +169,7 @@ def test_train_equals_repeated_update(update, initial_state, run0):
         state, step_metrics = update(state)
         metrics.append(step_metrics)
     trained_state, trained_metrics = run0
-    assert_trees_close(state.params, trained_state.params)
+    chex.assert_trees_all_close(state.params, trained_state.params, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(state.rng, trained_state.rng)
     for name in LOSS_METRICS:
         np.testing.assert_allclose([m[name] for m in metrics], trained_metrics[name], rtol=1e-3, atol=1e-5)
@@ -228,8 +218,7 @@ def test_rollout_keeps_final_observation_at_time_limit():
 
 def test_same_key_is_bit_exact(train, run0):
     again = train(KEY0)
-    assert_trees_equal(again[0], run0[0])
-    assert_trees_equal(again[1], run0[1])
+    chex.assert_trees_all_equal(again, run0)  # NaNs in the same places count as equal
 
 
 def test_different_keys_give_different_params(train, run0):
@@ -244,7 +233,7 @@ def test_vmap_over_seeds_matches_single_runs(algo, train, run0):
     np.testing.assert_array_equal(states.update, [NUM_UPDATES, NUM_UPDATES])
     assert algo.env_steps(states) == NUM_UPDATES * STEPS_PER_UPDATE
     for i, single in enumerate([run0, train(KEY1)]):
-        assert_trees_close(index(states.params, i), single[0].params)
+        chex.assert_trees_all_close(index(states.params, i), single[0].params, rtol=1e-4, atol=1e-5)
         for name in LOSS_METRICS:
             np.testing.assert_allclose(metrics[name][i], single[1][name], rtol=1e-3, atol=1e-5, err_msg=name)
 
@@ -260,7 +249,7 @@ def test_vmap_over_learning_rate_matches_separate_runs(run0):
 
     separate = jax.jit(ppo.make(CONFIG.replace(lr=4 * CONFIG.lr)).train)(KEY0)
     for i, single in enumerate([run0, separate]):
-        assert_trees_close(index(states.params, i), single[0].params)
+        chex.assert_trees_all_close(index(states.params, i), single[0].params, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(metrics["learning_rate"][i], single[1]["learning_rate"], rtol=1e-6)
         for name in LOSS_METRICS:
             np.testing.assert_allclose(metrics[name][i], single[1][name], rtol=1e-3, atol=1e-5, err_msg=name)
@@ -314,7 +303,7 @@ def test_pendulum_runs_with_float_actions():
     assert 0.5 < actions.std() < 1.5
     assert np.all(np.isfinite(transitions.log_prob))
     assert transitions.mask is None
-    np.testing.assert_array_equal(state.params["params"]["log_std"].shape, (1,))
+    chex.assert_shape(state.params["params"]["log_std"], (1,))
     for name in LOSS_METRICS:
         assert metrics[name].shape == (2,) and np.all(np.isfinite(metrics[name])), name
     assert algo.env_steps(state) == 128

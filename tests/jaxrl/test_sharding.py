@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -32,11 +33,10 @@ def forced(cli_env: dict[str, str], count: int) -> dict[str, str]:
     return {**cli_env, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
 
 
-def max_abs_diff(a, b) -> float:
-    diffs = jax.tree.map(
-        lambda x, y: float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))), a, b
-    )
-    return max(jax.tree.leaves(diffs))
+def assert_params_close(a, b) -> None:
+    """Same tree, every leaf finite and within `PARAM_ATOL` of the other's (no relative tolerance)."""
+    chex.assert_tree_all_finite(b)
+    chex.assert_trees_all_close(a, b, rtol=0.0, atol=PARAM_ATOL)
 
 
 def assert_losses_close(records_a: list[dict], records_b: list[dict]) -> None:
@@ -93,7 +93,7 @@ def test_shard_state_splits_the_env_batch_and_replicates_the_rest(num_seeds):
         assert tuple(leaf.sharding.spec) == env_spec
     for leaf in jax.tree.leaves((placed.params, placed.opt_state, placed.rng, placed.update)):
         assert tuple(leaf.sharding.spec) == ()
-    assert max_abs_diff(state, placed) == 0.0
+    chex.assert_trees_all_equal(state, placed)
     abstract = sharding.abstract_state(state, sharding.make_mesh(1), num_seeds)
     assert tuple(abstract.obs.sharding.spec) == env_spec and abstract.obs.shape == state.obs.shape
 
@@ -159,9 +159,7 @@ def check_four_match_one(tmp_path, summary: dict, env_spec: str) -> None:
         assert run["obs_sharding"] == env_spec and run["params_sharding"] == "P()"
         assert run["obs_devices"] == int(count)
     one, four = np.load(tmp_path / "params_1.npz"), np.load(tmp_path / "params_4.npz")
-    assert sorted(one) == sorted(four)
-    diff = max(float(np.max(np.abs(one[k] - four[k]))) for k in one)
-    assert diff < PARAM_ATOL, f"4-device params differ from 1-device ones by {diff}"
+    assert_params_close(dict(one), dict(four))  # the same leaf names, values within PARAM_ATOL
     assert_losses_close(summary["runs"]["1"]["records"], summary["runs"]["4"]["records"])
 
 
@@ -204,8 +202,7 @@ def resume_and_compare(run_dir, devices: str, env: dict[str, str], finished_base
     _, straight, _ = restore_run(finished_base_run, report=pytest.fail)
     _, state, meta = restore_run(run_dir, report=pytest.fail)
     assert meta["update"] == runs.TINY_UPDATES
-    diff = max_abs_diff(straight.params, state.params)
-    assert diff < PARAM_ATOL, f"params differ from the straight one-device run by {diff}"
+    assert_params_close(straight.params, state.params)
     assert_losses_close(runs.read_metrics(finished_base_run), runs.read_metrics(run_dir))
 
 

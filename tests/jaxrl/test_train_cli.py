@@ -7,7 +7,7 @@ import math
 import re
 import signal
 
-import jax
+import chex
 import numpy as np
 import pytest
 import yaml
@@ -73,7 +73,7 @@ def test_final_checkpoint_restores_the_final_state(finished_base_run):
     assert int(state.update) == 32
     assert (meta["update"], meta["env_steps"], meta["env"]) == (32, 4096, "CartPole-v1")
     assert meta["config"]["ppo"]["num_envs"] == 4
-    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state.params))
+    chex.assert_tree_all_finite(state.params)
 
 
 # -- usage errors: exit 2, exactly one line, no traceback ---------------------------------------
@@ -194,7 +194,7 @@ def test_nan_reward_stops_with_one_clear_line(tmp_path, cli_env):
 
     _, state, meta = restore_run(run_dir, report=pytest.fail)
     assert meta["update"] == last_good
-    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves((state.params, state.opt_state)))
+    chex.assert_tree_all_finite((state.params, state.opt_state))
 
 
 # -- optional loggers ---------------------------------------------------------------------------
