@@ -1,4 +1,4 @@
-"""``python -m benchmarks.scaling`` (issue 8): device counts, and a CPU smoke run on 2 forced devices."""
+"""``python -m benchmarks.scaling``: device counts, and a CPU smoke run on 2 forced devices."""
 
 from __future__ import annotations
 

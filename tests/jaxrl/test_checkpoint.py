@@ -1,4 +1,4 @@
-"""Checkpoints (issue 5): orbax round trips, corruption fallback, kill during a save, bit-exact resume,
+"""Checkpoints: orbax round trips, corruption fallback, kill during a save, bit-exact resume,
 incompatible resume. Subprocess tests use the tiny config of `tests.helpers.runs`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Trained policies (issue 5): `load_policy` from a run or a checkpoint, and `python -m jaxrl.evaluate`."""
+"""Trained policies: `load_policy` from a run or a checkpoint, and `python -m jaxrl.evaluate`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loggers in-process (issue 4): JSONL format, torn lines, LoggerGroup isolation, TensorBoard scalars."""
+"""Loggers in-process: JSONL format, torn lines, LoggerGroup isolation, TensorBoard scalars."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The host loop in-process (issue 4): failing loggers and callbacks, compile-once, epoch sizing, stop requests."""
+"""The host loop in-process: failing loggers and callbacks, compile-once, epoch sizing, stop requests."""
 
 from __future__ import annotations
 
@@ -133,6 +133,19 @@ def test_epoch_function_compiles_once(failing_run):
     assert trainer.epoch == NUM_UPDATES // UPDATES_PER_EPOCH > 1
     assert trainer.traces == 1
     assert trainer.compile_seconds > 0
+
+
+def test_the_algorithm_is_traced_once_for_a_whole_run():
+    """Every epoch, the shorter last one included, runs the program traced once (chex counts the traces)."""
+
+    class Traced(ppo.PPO):
+        pass
+
+    algo = Traced(PPOConfig(total_timesteps=7 * 4 * 16, num_envs=4, num_steps=16, num_minibatches=2, update_epochs=1))
+    algo.train_from = chex.assert_max_traces(algo.train_from, n=1)
+    trainer = build_trainer(run_config(algo, updates_per_epoch=3), algo=algo, report=lambda m: None)
+    assert trainer.run() == EXIT_OK
+    assert trainer.epoch == 3 and trainer.update == 7  # epochs of 3, 3 and 1 updates
 
 
 def test_stop_request_ends_after_the_epoch_with_its_exit_code(algo):

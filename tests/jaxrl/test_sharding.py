@@ -1,4 +1,4 @@
-"""Many devices and hosts (issue 8): the env batch split over a device mesh, results equal to one device,
+"""Many devices and hosts: the env batch split over a device mesh, results equal to one device,
 no recompilation, checkpoints moving between device counts, two processes training one run.
 
 The main pytest process has one CPU device; runs on several devices are subprocesses started with

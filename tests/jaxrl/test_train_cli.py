@@ -1,5 +1,5 @@
 """`python -m jaxrl.train` end to end: the run directory, one-line usage errors, stop requests,
-non-finite detection and the optional loggers (issue 4). Each run is a subprocess on a tiny config."""
+non-finite detection and the optional loggers. Each run is a subprocess on a tiny config."""
 
 from __future__ import annotations
 
