@@ -76,7 +76,8 @@ def _construct(entry_point: str) -> Environment:
         raise ValueError(f"cannot load environment {entry_point!r}: {error}") from None
     env = cls()
     if not isinstance(env, Environment):
-        raise ValueError(f"{entry_point!r} is not an envs.Environment subclass")
+        # ValueError, like every other bad name given to `make`: callers catch one kind.
+        raise ValueError(f"{entry_point!r} is not an envs.Environment subclass")  # noqa: TRY004
     return env
 
 

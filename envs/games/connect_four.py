@@ -18,7 +18,7 @@ import numpy as np
 from flax import struct
 
 from envs import spaces
-from envs.core import Environment, StepResult
+from envs.games.base import TwoPlayerGame
 
 ROWS = 6
 COLS = 7
@@ -129,26 +129,19 @@ class ConnectFourState:
     move_count: jax.Array
 
 
-class ConnectFour(Environment[ConnectFourState, ConnectFourParams]):
+class ConnectFour(TwoPlayerGame[ConnectFourState, ConnectFourParams]):
     """Two-player Connect Four; seat 0 ("X") moves first.
 
-    Action: the column to drop a stone into, ``Discrete(7)``.
+    Action: the column to drop a stone into, ``Discrete(7)``; a full column, or
+    a value outside ``[0, 7)``, is illegal and loses at once (no stone is placed).
     Observation: ``float32[6, 7, 2]`` of the state reached, from the viewpoint
     of the seat to move next: plane 0 its own stones, plane 1 its opponent's.
-    Reward: ``float32[2]`` per seat, +1 for the winner and -1 for the loser on
-    the final move, 0 otherwise (and for a draw).
-    ``info``: ``winner`` (``int32[]``, the seat that won on this step, else -1)
-    and ``draw`` (``bool[]``, the board filled up on this step with no winner).
-
-    An illegal action (a full column, or a value outside ``[0, 7)``) ends the
-    game at once as a loss for the mover; no stone is placed. Stepping a
-    terminated state changes nothing and gives zero rewards (the `AutoReset`
-    wrapper starts a new game instead).
+    Rewards, ``info`` and terminal states follow `TwoPlayerGame`; a draw is the
+    board filling up with no four in a row.
     """
 
     name = "ConnectFour-v0"
     version = 1
-    num_players = 2
 
     @property
     def default_params(self) -> ConnectFourParams:
@@ -166,50 +159,29 @@ class ConnectFour(Environment[ConnectFourState, ConnectFourParams]):
         )
         return self.get_obs(state), state
 
-    def step_env(
+    def _play(
         self, key: jax.Array, state: ConnectFourState, action: jax.Array, params: ConnectFourParams
-    ) -> StepResult:
-        action = jnp.asarray(action, jnp.int32)
+    ) -> ConnectFourState:
         mover = state.current_player
-        # A one-hot match rather than indexing: out-of-range actions match no column.
-        legal = jnp.any(legal_moves(state.board) & (jnp.arange(COLS) == action))
-
-        board = play(state.board, action, mover)  # unchanged when illegal
-        mover_won = legal & has_four(board == mover)
-        draw = legal & ~mover_won & is_full(board)
-        game_winner = jnp.where(mover_won, mover, jnp.where(legal, -1, 1 - mover)).astype(jnp.int32)
-        terminated = ~legal | mover_won | draw
-        seats = jnp.arange(self.num_players)
-        reward = jnp.where(game_winner < 0, 0.0, jnp.where(seats == game_winner, 1.0, -1.0))
-
-        next_state = ConnectFourState(
+        board = play(state.board, action, mover)
+        mover_won = has_four(board == mover)
+        return ConnectFourState(
             board=board,
             current_player=1 - mover,
-            legal_action_mask=legal_moves(board) | terminated,
-            terminated=terminated,
-            winner=game_winner,
+            legal_action_mask=legal_moves(board),
+            terminated=mover_won | is_full(board),
+            winner=jnp.where(mover_won, mover, -1).astype(jnp.int32),
             move_count=state.move_count + 1,
         )
-        # A finished game stays as it is: select leaf-wise (no lax.cond, cheap under vmap).
-        done_before = state.terminated
-        next_state = jax.tree.map(lambda old, new: jnp.where(done_before, old, new), state, next_state)
-        reward = jnp.where(done_before, 0.0, reward).astype(jnp.float32)
-        info = {
-            "winner": jnp.where(done_before, -1, game_winner).astype(jnp.int32),
-            "draw": ~done_before & draw,
-        }
-        truncated = jnp.zeros((), bool)
-        return self.get_obs(next_state), next_state, reward, next_state.terminated, truncated, info
+
+    def _after_illegal(self, state: ConnectFourState, params: ConnectFourParams) -> ConnectFourState:
+        # No stone is placed, but the illegal move counts as a move like any other:
+        # the turn passes and `move_count` includes it.
+        return state.replace(current_player=1 - state.current_player, move_count=state.move_count + 1)
 
     def get_obs(self, state: ConnectFourState, params: ConnectFourParams | None = None) -> jax.Array:
         """``float32[6, 7, 2]`` from the viewpoint of ``state.current_player``."""
         return planes(state.board, state.current_player)
-
-    def action_mask(self, state: ConnectFourState, params: ConnectFourParams | None = None) -> jax.Array:
-        return state.legal_action_mask
-
-    def current_player(self, state: ConnectFourState, params: ConnectFourParams | None = None) -> jax.Array:
-        return state.current_player
 
     def observation_space(self, params: ConnectFourParams) -> spaces.Box:
         return spaces.Box(0.0, 1.0, (ROWS, COLS, 2), jnp.float32)

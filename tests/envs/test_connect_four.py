@@ -154,7 +154,7 @@ def test_illegal_move_loses_for_the_mover(action, mover):
     moves = [0] * ROWS + ([3] if mover == 1 else [])
     _, state = play_moves(moves)
     assert int(state.current_player) == mover and not bool(state.legal_action_mask[0])
-    obs, after, reward, terminated, _, info = STEP(KEY, state, action, PARAMS)
+    _obs, after, reward, terminated, _, info = STEP(KEY, state, action, PARAMS)
     assert bool(terminated)
     assert int(info["winner"]) == 1 - mover and int(after.winner) == 1 - mover
     expected = np.full(2, 1.0)

@@ -32,6 +32,7 @@ cap, so exact by default).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -40,7 +41,7 @@ import numpy as np
 from flax import struct
 
 from envs import spaces
-from envs.core import Environment, StepResult
+from envs.games.base import TwoPlayerGame
 from envs.games.shogi import moves, rules, sfen
 
 NUM_CHANNELS = 47
@@ -103,80 +104,89 @@ def position_hash(board: jax.Array, hand: jax.Array, player: jax.Array) -> jax.A
     return total + jnp.asarray(_SIDE_KEYS)[player]
 
 
-class Shogi(Environment[ShogiState, ShogiParams]):
+# Module-level (not per instance): every `Shogi` made shares one compile and one initial state.
+@functools.partial(jax.jit, static_argnames="history_length")
+def new_state(board, hand, player, move_count, history_length: int) -> ShogiState:
+    """The state of a mover's-frame position with ``player`` to move and no earlier history."""
+    board = jnp.asarray(board, jnp.int8)
+    hand = jnp.asarray(hand, jnp.int8)
+    player = jnp.asarray(player, jnp.int32)
+    move_count = jnp.asarray(move_count, jnp.int32)
+    mask, in_check = rules.legal_action_mask(board, hand)
+    history = jnp.full((history_length, 2), _UNWRITTEN, jnp.uint32)
+    slot = move_count % history_length
+    history = history.at[slot].set(position_hash(board, hand, player))
+    checks = jnp.zeros((history_length,), bool).at[slot].set(in_check)
+    no_moves = ~jnp.any(mask)
+    return ShogiState(
+        board=board,
+        hand=hand,
+        current_player=player,
+        legal_action_mask=mask | no_moves,
+        in_check=in_check,
+        terminated=no_moves,
+        truncated=jnp.zeros((), bool),
+        winner=jnp.where(no_moves, 1 - player, -1).astype(jnp.int32),
+        move_count=move_count,
+        repetitions=jnp.zeros((), jnp.int32),
+        hash_history=history,
+        check_history=checks,
+    )
+
+
+@functools.cache
+def _compiled_new_state(history_length: int) -> Any:
+    """`new_state` compiled once for host-side positions (numpy board and hand, int player and move count).
+
+    Calling the compiled executable computes at once even while a trace is open
+    (reset under jit), where the jitted function would be staged into the trace,
+    or run op by op under `jax.ensure_compile_time_eval`.
+    """
+    board, hand = sfen.to_mover_frame(sfen.parse_sfen(sfen.INITIAL_SFEN))
+    return new_state.lower(board, hand, 0, 0, history_length).compile()
+
+
+@functools.cache
+def _initial_arrays(history_length: int) -> ShogiState:
+    """The initial position's state with numpy leaves: a constant, even in a traced reset."""
+    board, hand = sfen.to_mover_frame(sfen.parse_sfen(sfen.INITIAL_SFEN))
+    return jax.tree.map(np.asarray, _compiled_new_state(history_length)(board, hand, 0, 0))
+
+
+class Shogi(TwoPlayerGame[ShogiState, ShogiParams]):
     """Shogi with drops, promotions, sennichite and a move cap; 2187 actions (see `moves`)."""
 
     name = "Shogi-v0"
     version = 1
-    num_players = 2
 
     def __init__(self, history_length: int = 512):
         self.history_length = int(history_length)
-        self._initial: ShogiState | None = None
-        self._jitted_new_state = jax.jit(self._new_state)
 
     @property
     def default_params(self) -> ShogiParams:
         return ShogiParams()
 
-    # -- state construction -----------------------------------------------------------------------
-    def _new_state(self, board, hand, player, move_count) -> ShogiState:
-        board = jnp.asarray(board, jnp.int8)
-        hand = jnp.asarray(hand, jnp.int8)
-        player = jnp.asarray(player, jnp.int32)
-        move_count = jnp.asarray(move_count, jnp.int32)
-        mask, in_check = rules.legal_action_mask(board, hand)
-        history = jnp.full((self.history_length, 2), _UNWRITTEN, jnp.uint32)
-        slot = move_count % self.history_length
-        history = history.at[slot].set(position_hash(board, hand, player))
-        checks = jnp.zeros((self.history_length,), bool).at[slot].set(in_check)
-        no_moves = ~jnp.any(mask)
-        return ShogiState(
-            board=board,
-            hand=hand,
-            current_player=player,
-            legal_action_mask=mask | no_moves,
-            in_check=in_check,
-            terminated=no_moves,
-            truncated=jnp.zeros((), bool),
-            winner=jnp.where(no_moves, 1 - player, -1).astype(jnp.int32),
-            move_count=move_count,
-            repetitions=jnp.zeros((), jnp.int32),
-            hash_history=history,
-            check_history=checks,
-        )
-
     def _initial_state(self) -> ShogiState:
-        if self._initial is None:
-            position = sfen.parse_sfen(sfen.INITIAL_SFEN)
-            # Concrete even when reset is traced (e.g. inside AutoReset under jit): computed once.
-            with jax.ensure_compile_time_eval():
-                state = self._jitted_new_state(*sfen.to_mover_frame(position), 0, 0)
-            self._initial = jax.tree.map(np.asarray, state)
-        return jax.tree.map(jnp.asarray, self._initial)
+        return jax.tree.map(jnp.asarray, _initial_arrays(self.history_length))
 
     def reset_env(self, key: jax.Array, params: ShogiParams) -> tuple[jax.Array, ShogiState]:
         state = self._initial_state()
-        return self._observation(state, params), state
+        return self.get_obs(state, params), state
 
     def init_from_sfen(self, text: str, params: ShogiParams | None = None) -> ShogiState:
         """A state for the SFEN position (host side; no earlier history)."""
         position = sfen.parse_sfen(text)
         board, hand = sfen.to_mover_frame(position)
-        return self._jitted_new_state(board, hand, position.player, position.move_number - 1)
+        return _compiled_new_state(self.history_length)(
+            board, hand, position.player, position.move_number - 1
+        )
 
     # -- dynamics ---------------------------------------------------------------------------------
-    def step_env(self, key: jax.Array, state: ShogiState, action: Any, params: ShogiParams) -> StepResult:
-        action = jnp.asarray(action, jnp.int32)
-        in_range = (action >= 0) & (action < moves.NUM_ACTIONS)
-        action = jnp.clip(action, 0, moves.NUM_ACTIONS - 1)
-        mover = state.current_player
-        was_over = state.terminated
-        illegal = ~(in_range & state.legal_action_mask[action]) & ~was_over
-
+    def _play(self, key: jax.Array, state: ShogiState, action: jax.Array, params: ShogiParams) -> ShogiState:
         board, hand = rules.apply_action(state.board, state.hand, action)
         mask, in_check = rules.legal_action_mask(board, hand)
         move_count = state.move_count + 1
+        mover = state.current_player
         next_player = 1 - mover
 
         count, mover_perpetual, their_perpetual, hashes, checks = self._repetition(
@@ -184,56 +194,27 @@ class Shogi(Environment[ShogiState, ShogiParams]):
         )
         mated = ~jnp.any(mask)
         fourfold = count >= 4
-        winner = jnp.where(
-            illegal,
-            next_player,
-            jnp.where(
-                mated,
-                mover,
-                jnp.where(
-                    fourfold & mover_perpetual, next_player, jnp.where(fourfold & their_perpetual, mover, -1)
-                ),
-            ),
-        ).astype(jnp.int32)
-        terminated = illegal | mated | fourfold
-        truncated = ~terminated & (move_count >= params.max_moves)
-
-        played = ShogiState(
+        # Fourfold repetition is a draw unless one side gave check throughout: that side loses.
+        on_repetition = jnp.where(mover_perpetual, next_player, jnp.where(their_perpetual, mover, -1))
+        winner = jnp.where(mated, mover, jnp.where(fourfold, on_repetition, -1)).astype(jnp.int32)
+        terminated = mated | fourfold
+        return ShogiState(
             board=board,
             hand=hand,
             current_player=next_player,
-            legal_action_mask=mask | terminated,
+            legal_action_mask=mask,
             in_check=in_check,
             terminated=terminated,
-            truncated=truncated,
+            truncated=~terminated & (move_count >= params.max_moves),
             winner=winner,
             move_count=move_count,
             repetitions=count - 1,
             hash_history=hashes,
             check_history=checks,
         )
-        # An illegal action ends the game on the position before it; a finished game stays put.
-        refused = state.replace(
-            terminated=jnp.ones((), bool),
-            legal_action_mask=jnp.ones_like(state.legal_action_mask),
-            winner=jnp.where(was_over, state.winner, next_player).astype(jnp.int32),
-        )
-        keep_old = illegal | was_over
-        new_state = jax.tree.map(lambda old, new: jnp.where(keep_old, old, new), refused, played)
 
-        new_winner = jnp.where(was_over, -1, new_state.winner)
-        seats = jnp.arange(2)
-        reward = jnp.where(new_winner < 0, 0.0, jnp.where(seats == new_winner, 1.0, -1.0)).astype(jnp.float32)
-        draw = ~was_over & ((new_state.terminated & (new_state.winner < 0)) | new_state.truncated)
-        info = {"winner": new_winner, "draw": draw}
-        return (
-            self._observation(new_state, params),
-            new_state,
-            reward,
-            new_state.terminated,
-            new_state.truncated & ~was_over,
-            info,
-        )
+    def _truncated(self, state: ShogiState) -> jax.Array:
+        return state.truncated
 
     def _repetition(self, state, board, hand, player, move_count, in_check):
         """Record the new position; return its occurrence count and who checked perpetually."""
@@ -254,7 +235,8 @@ class Shogi(Environment[ShogiState, ShogiParams]):
         return count, mover_perpetual, their_perpetual, hashes, checks
 
     # -- observation and spaces -------------------------------------------------------------------
-    def _observation(self, state: ShogiState, params: ShogiParams) -> jax.Array:
+    def get_obs(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
+        params = self.default_params if params is None else params
         board = state.board.astype(jnp.int32)
         types = jnp.arange(rules.NUM_PIECE_TYPES)
         pieces = jnp.concatenate(
@@ -281,12 +263,6 @@ class Shogi(Environment[ShogiState, ShogiParams]):
 
     def action_space(self, params: ShogiParams) -> spaces.Discrete:
         return spaces.Discrete(moves.NUM_ACTIONS)
-
-    def action_mask(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
-        return state.legal_action_mask
-
-    def current_player(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
-        return state.current_player
 
     # -- host-side helpers (one unbatched state) --------------------------------------------------
     def position(self, state: ShogiState) -> sfen.Position:
