@@ -29,7 +29,7 @@ from jaxrl.config import (
     resume_differences,
     validate_run,
 )
-from jaxrl.registry import make_algorithm
+from jaxrl.registry import ALGORITHMS, make_algorithm
 from jaxrl.run.build import build_trainer
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
@@ -107,6 +107,11 @@ def parse_args(argv: list[str]) -> TrainConfig:
     import tyro
 
     _check_flags(argv)
+    algo = _flag_value(argv, "--algo")
+    if algo is not None and algo not in ALGORITHMS:
+        close = difflib.get_close_matches(algo, sorted(ALGORITHMS), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"--algo {algo!r} is not an algorithm; {hint}choose one of {', '.join(sorted(ALGORITHMS))}")
     argv = list(argv)
     resume = _flag_value(argv, "--resume")
     if "--resume" in argv and resume is None:  # bare --resume: use --run-dir

@@ -88,8 +88,10 @@ def test_final_checkpoint_restores_the_final_state(finished_base_run):
         (["--num-envs", "0"], ["--num-envs must be a positive integer, got 0"]),
         (["--num-envs", "abc"], ["--num-envs", "'abc' is not an integer"]),
         (["--total-timesteps", "1.5e0"], ["--total-timesteps", "not a whole number"]),
+        (["--algo", "ppx"], ["--algo 'ppx' is not an algorithm", "did you mean ppo?"]),
     ],
-    ids=["misspelt-flag", "unknown-env", "minibatches-not-dividing", "zero-envs", "non-integer", "fractional"],
+    ids=["misspelt-flag", "unknown-env", "minibatches-not-dividing", "zero-envs", "non-integer", "fractional",
+         "unknown-algorithm"],
 )
 def test_usage_errors_are_one_line(tmp_path, cli_env, args, expected):
     run_dir = tmp_path / "run"
