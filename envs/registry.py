@@ -71,9 +71,15 @@ def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
 def _construct(entry_point: str) -> Environment:
     module_name, _, class_name = entry_point.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as error:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
         raise ValueError(f"cannot load environment {entry_point!r}: {error}") from None
+    if not hasattr(module, class_name):
+        envs_there = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, Environment)]
+        close = closest_names(class_name, envs_there, n=1)
+        hint = f"did you mean '{module_name}:{close[0]}'?" if close else f"its environments: {', '.join(envs_there) or 'none'}"
+        raise ValueError(f"cannot load environment {entry_point!r}: {module_name} has no {class_name!r}; {hint}")
+    cls = getattr(module, class_name)
     env = cls()
     if not isinstance(env, Environment):
         # ValueError, like every other bad name given to `make`: callers catch one kind.

@@ -16,8 +16,16 @@ from jaxrl.config import ConfigError, TrainConfig
 from jaxrl.ppo import PPO, PPOConfig, PPOState, preset
 from jaxrl.registry import ALGORITHMS, make_algorithm
 from jaxrl.run import (
-    Callback, CheckpointCallback, CheckpointError, EarlyStopCallback, EvaluationCallback, GameEvaluationCallback,
-    Trainer, build_trainer, load_policy, restore_run,
+    Callback,
+    CheckpointCallback,
+    CheckpointError,
+    EarlyStopCallback,
+    EvaluationCallback,
+    GameEvaluationCallback,
+    Trainer,
+    build_trainer,
+    load_policy,
+    restore_run,
 )
 from jaxrl.version import __version__
 

@@ -10,6 +10,7 @@ Nothing else in the package asks which backend it is on.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,4 +82,20 @@ def resolve(
     )
 
 
-__all__ = ["Backend", "current_platform", "resolve"]
+DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
+"""XLA's switch for GPU programs that give the same bits in every process: without it each process
+autotunes its kernels anew and may pick others, which round differently (BENCHMARKS.md)."""
+
+
+def request_determinism() -> None:
+    """Ask XLA for run-to-run identical GPU results (`DETERMINISTIC_XLA_FLAG`); no effect on CPUs.
+
+    XLA reads its flags when JAX starts its backends, so this must run before anything touches
+    a device (the command line calls it first thing for ``--deterministic``).
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DETERMINISTIC_XLA_FLAG not in flags.split():
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
+
+
+__all__ = ["DETERMINISTIC_XLA_FLAG", "Backend", "current_platform", "request_determinism", "resolve"]

@@ -17,21 +17,23 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from jaxrl import sharding
-from jaxrl.plot import plot_runs
+from jaxrl import backend, sharding
 from jaxrl.config import (
     ConfigError,
     PPOConfig,
     TrainConfig,
     config_from_dict,
     field_names,
+    parse_int,
     preset,
     resume_differences,
     validate_run,
 )
+from jaxrl.errors import RunDataError, storage_cause
+from jaxrl.plot import plot_runs
 from jaxrl.registry import ALGORITHMS, make_algorithm
 from jaxrl.run.build import build_trainer
-from jaxrl.run.checkpoint import CheckpointError
+from jaxrl.run.checkpoint import CheckpointError, NoCheckpointError
 from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
 from jaxrl.run.rundir import Tee, default_run_dir, load_run_config, load_yaml, restore_run, truncate_metrics
 
@@ -68,17 +70,7 @@ def _scientific_int_registry():
     registry = tyro.constructors.ConstructorRegistry()
 
     def parse(args: list[str]) -> int:
-        text = args[0]
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                raise ValueError(f"{text!r} is not an integer") from None
-            if not value.is_integer():
-                raise ValueError(f"{text!r} is not a whole number") from None
-            return int(value)
+        return parse_int(args[0])
 
     @registry.primitive_rule
     def _int_rule(type_info):
@@ -183,6 +175,8 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
     # Several processes (hosts) run this same function; only process 0 prints and writes run-directory
     # files, every process takes part in the computation and in orbax's checkpoint writes.
     validate_run(config)  # first what does not depend on the devices
+    if config.deterministic:
+        backend.request_determinism()  # before JAX starts its backends, which read XLA's flags
     sharding.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
     cfg = config.algo_config
     mesh = sharding.make_mesh(config.devices or sharding.default_device_count(cfg.num_envs, cfg.minibatch_size))
@@ -198,7 +192,13 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
         diffs = resume_differences(saved, config)
         if diffs:
             raise ConfigError(f"--resume {run_dir}: config differs from the checkpoint's in " + "; ".join(diffs))
-        algo, state, meta = restore_run(run_dir, config, report=restore_messages.append, mesh=mesh)
+        try:
+            algo, state, meta = restore_run(run_dir, config, report=restore_messages.append, mesh=mesh)
+        except NoCheckpointError:
+            # It ended before its first save (stopped while compiling, an error at the first update):
+            # nothing to continue, so the run starts over in its own directory with its saved config.
+            restore_messages.append(f"no checkpoint in {run_dir} yet: starting the run afresh from its saved config")
+            algo = make_algorithm(config.algo, cfg)
     else:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise ConfigError(f"run directory {run_dir} already exists and is not empty; pick another --run-dir or --resume it")
@@ -227,12 +227,18 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
         sharding.sync("jaxrl-run-dir-ready")
         report(_summary(config, algo, run_dir, trainer.update, mesh))
         code = trainer.run()
-        trainer.close()
+        try:
+            trainer.close()
+        except RunDataError:
+            if code == 0:
+                raise
+            # Already reported by the loop, which stopped on the same storage error.
         if config.plot and main_process:
             try:
                 plot_runs([run_dir], run_dir / "learning_curves.png")
             except Exception as error:  # noqa: BLE001 - a plot must not fail the run
-                report(f"warning: could not write the learning-curve plot ({type(error).__name__}: {error})")
+                (run_dir / "learning_curves.png").unlink(missing_ok=True)  # never a half-written picture
+                report(f"warning: could not write the learning-curve plot ({storage_cause(error)})")
         report(f"finished in {trainer.elapsed():.1f}s (compile {trainer.compile_seconds:.1f}s); run dir {run_dir}")
         return code
     finally:
@@ -248,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RunDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,7 @@ gymnax is imported only inside `make_gymnax`, so nothing else in `envs` needs it
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import jax.numpy as jnp
@@ -76,8 +77,9 @@ def make_gymnax(name: str, **env_kwargs: Any) -> tuple[GymnaxEnv, Any]:
         # gymnax itself, or one of its own imports (gymnax 1.0.1 needs `six` without declaring it).
         missing = error.name
         raise ImportError(f"gymnax environments need {missing!r}: pip install 'gymnax>=1.0' six") from error
-    try:
-        gymnax_env, params = gymnax.make(name, **env_kwargs)
-    except ValueError as error:
-        raise ValueError(f"unknown gymnax environment {name!r}: {error}") from error
+    if name not in gymnax.registered_envs:
+        close = difflib.get_close_matches(name, gymnax.registered_envs, n=2, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(f'gymnax:{c}') for c in close)}?" if close else "no close match"
+        raise ValueError(f"unknown gymnax environment {name!r}: {hint} (gymnax.registered_envs lists them)")
+    gymnax_env, params = gymnax.make(name, **env_kwargs)
     return GymnaxEnv(gymnax_env, f"gymnax:{name}"), params

@@ -3,7 +3,15 @@
 from jaxrl.ppo.config import PRESETS, PPOConfig, preset, validate
 from jaxrl.ppo.gae import gae
 from jaxrl.ppo.learner import (
-    CHECKED_METRICS, METRICS, PPO, Batch, PPOState, Transition, build_env, build_network, make,
+    CHECKED_METRICS,
+    METRICS,
+    PPO,
+    Batch,
+    PPOState,
+    Transition,
+    build_env,
+    build_network,
+    make,
 )
 from jaxrl.ppo.losses import LossInfo, ppo_loss
 

@@ -7,11 +7,13 @@ line saying what is wrong and how to fix it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import jax
 
+import envs
 from envs.registry import registered_names, unknown_env_message
 from jaxrl.errors import ConfigError
 
@@ -144,8 +146,18 @@ def preset(env: str, **overrides: Any) -> PPOConfig:
     return PPOConfig(env=env, **{**PRESETS.get(env, {}), **overrides})
 
 
+def _is_finite_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _is_concrete(value: Any) -> bool:
     return not isinstance(value, jax.core.Tracer)
+
+
+MAX_UPDATES = 2**31 - 1  # the update counter of the training state is int32
 
 
 def validate(config: PPOConfig, num_devices: int = 1) -> None:
@@ -156,6 +168,11 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
     name = config.env
     if ":" not in name and name not in registered_names():
         raise ConfigError(unknown_env_message(name))
+    if ":" in name or config.env_kwargs:  # a gymnax or user env, or overrides: make it to know it exists
+        try:
+            envs.make(name, **dict(config.env_kwargs))
+        except (ValueError, ImportError, TypeError) as error:
+            raise ConfigError(str(error).splitlines()[0]) from None
     for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "minibatch_unroll"):
         value = getattr(config, key)
         if not isinstance(value, int) or value <= 0:
@@ -175,6 +192,11 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
         raise ConfigError(
             f"--shuffle per_env deals --num-steps {config.num_steps} per env into --num-minibatches "
             f"{config.num_minibatches} equal parts; choose a divisor of {config.num_steps} or --shuffle global"
+        )
+    if config.num_updates > MAX_UPDATES:
+        raise ConfigError(
+            f"--total-timesteps {config.total_timesteps:.3g} is {config.num_updates:.3g} updates, more than the "
+            f"int32 update counter holds; at most {MAX_UPDATES * config.batch_size:.3g} with this batch"
         )
     if config.num_updates < 1:
         raise ConfigError(
@@ -203,7 +225,7 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
     }
     for key, ok in checks.items():
         value = getattr(config, key)
-        if _is_concrete(value) and not ok(value):
+        if _is_concrete(value) and not (_is_finite_number(value) and ok(value)):
             raise ConfigError(f"--{key.replace('_', '-')} has an invalid value {value!r}")
     if not isinstance(config.rollout_unroll, int) or config.rollout_unroll < 0:
         raise ConfigError(f"--rollout-unroll must be >= 0 (0: automatic), got {config.rollout_unroll!r}")

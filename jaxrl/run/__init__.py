@@ -7,9 +7,13 @@ directory's files are read and written by `jaxrl.run.rundir`.
 
 from jaxrl.run.build import build_trainer, standard_callbacks
 from jaxrl.run.callbacks import (
-    Callback, CheckpointCallback, EarlyStopCallback, EvaluationCallback, GameEvaluationCallback,
+    Callback,
+    CheckpointCallback,
+    EarlyStopCallback,
+    EvaluationCallback,
+    GameEvaluationCallback,
 )
-from jaxrl.run.checkpoint import CheckpointError, Checkpointer
+from jaxrl.run.checkpoint import Checkpointer, CheckpointError
 from jaxrl.run.display import Display
 from jaxrl.run.loggers import JsonlLogger, LoggerGroup, TensorBoardLogger, WandbLogger, read_jsonl
 from jaxrl.run.loop import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Trainer, TrainingComponents

@@ -16,7 +16,12 @@ from jaxrl.algorithm import Algorithm, State
 from jaxrl.config import TrainConfig, config_to_dict
 from jaxrl.registry import make_algorithm
 from jaxrl.run.callbacks import (
-    Callback, CheckpointCallback, EarlyStopCallback, EvaluationCallback, GameEvaluationCallback,
+    Callback,
+    CheckpointCallback,
+    DivergenceCallback,
+    EarlyStopCallback,
+    EvaluationCallback,
+    GameEvaluationCallback,
 )
 from jaxrl.run.checkpoint import Checkpointer
 from jaxrl.run.display import Display
@@ -26,7 +31,8 @@ from jaxrl.run.rundir import init_state, save_config
 
 
 def standard_callbacks(config: TrainConfig, algo: Algorithm, meta: dict[str, Any], checkpoints: bool) -> list[Callback]:
-    """What the config asks for: evaluation (games: opponents, pool and Elo), early stop, checkpoints."""
+    """What the config asks for: evaluation (games: opponents, pool and Elo), early stop, divergence
+    warnings, checkpoints."""
     callbacks: list[Callback] = []
     if config.eval_every > 0 and algo.env.num_players > 1:
         callbacks.append(GameEvaluationCallback(
@@ -37,6 +43,8 @@ def standard_callbacks(config: TrainConfig, algo: Algorithm, meta: dict[str, Any
         callbacks.append(EvaluationCallback(config.eval_every, config.eval_episodes, config.seed))
     if config.target_return is not None:
         callbacks.append(EarlyStopCallback(config.target_return))
+    losses = tuple(name for name in algo.checked_metrics if name.endswith("loss"))
+    callbacks.append(DivergenceCallback(losses, stop=config.stop_on_divergence))
     if checkpoints:
         metric = "eval/elo" if algo.env.num_players > 1 else "eval/episode_return"
         best = meta.get("best_eval") or {}
@@ -96,11 +104,16 @@ def build_trainer(
     if config.wandb != "disabled" and main_process:
         directory = run_dir if run_dir is not None else Path(".")
         name = run_dir.name if run_dir is not None else None
-        wandb_logger = WandbLogger(
-            config.wandb, config.wandb_project, directory, config_to_dict(config), name, meta.get("wandb_id")
-        )
-        meta["wandb_id"] = wandb_logger.run_id
-        sinks.append(wandb_logger)
+        try:
+            wandb_logger = WandbLogger(
+                config.wandb, config.wandb_project, directory, config_to_dict(config), name, meta.get("wandb_id")
+            )
+        except Exception as error:  # noqa: BLE001 - an optional sink: the run goes on without it
+            cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+            report(f"warning: Weights & Biases did not start ({cause}); training without it (--wandb offline needs no key)")
+        else:
+            meta["wandb_id"] = wandb_logger.run_id
+            sinks.append(wandb_logger)
     sinks.extend(loggers if main_process else ())
 
     all_callbacks = list(callbacks) + standard_callbacks(config, algo, meta, checkpoints=run_dir is not None)

@@ -113,12 +113,61 @@ class EarlyStopCallback(Callback):
         return False
 
 
+class DivergenceCallback(Callback):
+    """Warns once per metric when a finite run blows up; with ``stop``, also ends it (exit code 1).
+
+    Two signs, read from each epoch's summary record:
+
+    - a loss (one of ``losses``) larger in magnitude than ``factor`` times the first value
+      logged for it (and than ``floor``): e.g. a value loss of 7e12 after starting at 50;
+    - a collapsed policy: ``entropy`` within ``1e-6`` of 0 with ``approx_kl`` exactly 0, so the
+      policy no longer changes and explores nothing.
+    """
+
+    def __init__(self, losses: tuple[str, ...], stop: bool = False, factor: float = 1e6, floor: float = 1e6):
+        self.losses = losses
+        self.stop = stop
+        self.factor = factor
+        self.floor = floor
+        self.first: dict[str, float] = {}
+        self.warned: set[str] = set()
+
+    def needs_state(self, trainer: Trainer, epoch: int) -> bool:
+        return False
+
+    def _signs(self, record: dict[str, Any]) -> list[str]:
+        found = []
+        for name in self.losses:
+            value = record.get(name)
+            if value is None or not math.isfinite(value):
+                continue
+            first = self.first.setdefault(name, abs(value))
+            if abs(value) > max(self.floor, self.factor * first):
+                found.append(f"{name} {value:.3g} is {abs(value) / max(first, 1e-12):.2g}x its first value {first:.3g}")
+        entropy, kl = record.get("entropy"), record.get("approx_kl")
+        if entropy is not None and kl is not None and abs(entropy) < 1e-6 and kl == 0:
+            found.append(f"entropy {entropy:.2g} with approx_kl 0: the policy collapsed and stopped changing")
+        return found
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> dict[str, Any] | None:
+        for sign in self._signs(record):
+            name = sign.split(" ", 1)[0]
+            if name in self.warned:
+                continue
+            self.warned.add(name)
+            advice = "stopping" if self.stop else "--stop-on-divergence stops a run here"
+            trainer.report(f"warning: training diverged at update {trainer.update}: {sign}; {advice}")
+            if self.stop:
+                trainer.request_stop(f"diverged at update {trainer.update}", exit_code=1)
+        return {"diverged": 1.0} if self.warned else None
+
+
 class CheckpointCallback(Callback):
     """Asks for a save every ``every`` epochs, at the end, and on a stop request; and of the best-evaluated state.
 
     "Best" is the highest ``metric`` of an evaluation epoch: the mean evaluation
     return, or for two-player games the Elo rating. The loop logs the seconds
-    it was blocked by each save as ``checkpoint_seconds``.
+    it was blocked by each save as ``checkpoint_seconds``, in the first record after it.
     """
 
     def __init__(self, every: int, best: float | None = None, metric: str = "eval/episode_return"):
@@ -341,4 +390,7 @@ def _game_scores(counts: dict[str, np.ndarray], seed: int, opponent_rating: floa
     return out
 
 
-__all__ = ["Callback", "CheckpointCallback", "EarlyStopCallback", "EvaluationCallback", "GameEvaluationCallback"]
+__all__ = [
+    "Callback", "CheckpointCallback", "DivergenceCallback", "EarlyStopCallback", "EvaluationCallback",
+    "GameEvaluationCallback",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -20,8 +21,8 @@ from typing import Any
 
 import jax
 
+from jaxrl.errors import RunDataError, storage_cause
 from jaxrl.version import __version__
-
 
 CALLBACK_ARRAYS = "extra"  # the checkpoint item holding callbacks' arrays (its name on disk)
 
@@ -30,11 +31,26 @@ class CheckpointError(RuntimeError):
     """No usable checkpoint (one line, shown to the user)."""
 
 
+class NoCheckpointError(CheckpointError):
+    """The directory holds no committed checkpoint at all (a run that ended before its first save)."""
+
+
+def committed_steps(directory: str | Path) -> list[int]:
+    """The steps committed under ``directory`` (orbax renames a step's directory to its number on commit)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
 def _orbax():
     import orbax.checkpoint as ocp
 
-    # orbax logs every save at INFO through absl; keep the console for our lines.
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    # orbax logs every save at INFO, and a failed save's traceback at ERROR, through absl; our own
+    # line says what failed. JAXRL_DEBUG=1 shows what orbax says.
+    absl = logging.getLogger("absl")
+    if not os.environ.get("JAXRL_DEBUG") and absl.level < logging.CRITICAL:
+        absl.setLevel(logging.CRITICAL)
     return ocp
 
 
@@ -49,6 +65,15 @@ def metadata(config: dict[str, Any], env_name: str, env_version: int, update: in
         "config": config,
         **fields,
     }
+
+
+def _one_line(error: BaseException) -> str:
+    """The readable part of a storage library's error: its first line, without pointers to more detail."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    for noise in (" See full TensorStore details", " [source locations", "<bound method"):
+        text = text.split(noise)[0]
+    text = text.strip().rstrip(".")
+    return text[:160] + ("..." if len(text) > 160 else "")
 
 
 class Checkpointer:
@@ -118,9 +143,22 @@ class Checkpointer:
     def _submit(self, fn, *args, **kwargs) -> None:
         """Run ``fn`` on the save thread; with several processes, here (orbax's saves are collective)."""
         if jax.process_count() > 1:
-            fn(*args, **kwargs)
+            try:
+                fn(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - any failure to write is reported the same way
+                raise self._write_failed(error) from error
             return
         self._pending.append(self._worker.submit(fn, *args, **kwargs))
+
+    def _write_failed(self, error: BaseException) -> RunDataError:
+        """A failed save as one line; what the save had written half is removed (committed steps stay)."""
+        try:  # saves still committing in the background finish first: their directories are not debris
+            self._manager.wait_until_finished()
+        except Exception:  # noqa: BLE001, S110 - the failure being reported is the one that counts
+            pass
+        if jax.process_index() == 0:
+            self._remove_temporaries(self.directory)
+        return RunDataError(f"cannot write a checkpoint in {self.directory}: {storage_cause(error)}")
 
     def _save_best_now(self, step: int, state: Any, meta: dict, arrays: Any) -> None:
         ocp = _orbax()
@@ -133,16 +171,20 @@ class Checkpointer:
         done = [future for future in self._pending if future.done()]
         self._pending = [future for future in self._pending if not future.done()]
         for future in done:
-            future.result()  # re-raises a failed save
+            if future.exception() is not None:
+                raise self._write_failed(future.exception()) from future.exception()
 
     def wait(self) -> None:
-        """Block until every pending save is committed (raises if one failed)."""
+        """Block until every pending save is committed; `RunDataError` if one failed."""
         pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
-        self._manager.wait_until_finished()
-        if self._best is not None:
-            self._best.wait_until_finished()
+        try:
+            for future in pending:
+                future.result()
+            self._manager.wait_until_finished()
+            if self._best is not None:
+                self._best.wait_until_finished()
+        except Exception as error:  # noqa: BLE001 - any failure to write is reported the same way
+            raise self._write_failed(error) from error
 
     def steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
@@ -151,12 +193,13 @@ class Checkpointer:
         """Restore ``step`` (default: the newest that loads). Returns ``(state, meta, step)``.
 
         A checkpoint that fails to load is named in one line through
-        ``report`` and the next older one is tried.
+        ``report`` and the next older one is tried; what orbax logs about it
+        is shown only with ``JAXRL_DEBUG=1``.
         """
-        ocp = _orbax()
         candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
         if not candidates:
             raise CheckpointError(f"no checkpoint found in {self.directory}")
+        ocp = _orbax()
         for candidate in candidates:
             try:
                 restored = self._manager.restore(
@@ -167,7 +210,7 @@ class Checkpointer:
                 )
                 return restored.state, dict(restored.meta), candidate
             except Exception as error:  # noqa: BLE001 - any failure means this step is unusable
-                reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                reason = _one_line(error)
                 moved = self._set_aside(candidate)
                 report(
                     f"warning: checkpoint {self.directory / str(candidate)} is unreadable ({reason}); "
@@ -206,4 +249,4 @@ def abstract_like(state: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
 
 
-__all__ = ["CheckpointError", "Checkpointer", "abstract_like", "metadata"]
+__all__ = ["CheckpointError", "Checkpointer", "NoCheckpointError", "abstract_like", "committed_steps", "metadata"]

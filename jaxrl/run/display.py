@@ -15,13 +15,22 @@ from jaxrl import seats
 
 
 def format_number(value: float) -> str:
-    """Compact human number: 1234567 -> '1.23M'."""
+    """Compact human number: 1234567 -> '1.23M'; past the largest unit, scientific: '7.12e+15'."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    units = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
+    if abs(value) >= 999.5 * units[0][1]:
+        return f"{value:.3g}"
+    for index, (unit, size) in enumerate(units):
         if abs(value) >= size:
-            return f"{value / size:.3g}{unit}"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+            text = f"{value / size:.3g}"
+            if "e" in text:  # 999.7k rounds to 1e+03k: it is the next unit's 1.00
+                return f"{value / units[index - 1][1]:.3g}{units[index - 1][0]}"
+            return text + unit
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    if "e" in text and abs(value) >= 1:  # 9999.7 -> '1e+04': a whole k
+        return f"{value / 1e3:.3g}k"
+    return text
 
 
 def _minimax_keys(record: dict[str, Any]) -> list[tuple[str, str]]:

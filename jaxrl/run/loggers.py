@@ -2,8 +2,10 @@
 
 A record is a flat dict of JSON-able scalars that always carries ``update``,
 ``env_steps``, ``time`` (seconds since the run started) and ``sps``.
-Optional libraries are imported only when their logger is created. A logger
-that raises is reported once and disabled by `LoggerGroup`; training goes on.
+Optional libraries are imported only when their logger is created. An
+optional logger that raises is reported once and disabled by `LoggerGroup`;
+training goes on. The JSONL file is the run's own record: a failure to write it
+raises `RunDataError`, which stops the run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import math
 import sys
 from pathlib import Path
 from typing import Any, Protocol
+
+from jaxrl.errors import RunDataError, storage_cause
 
 
 class Logger(Protocol):
@@ -28,7 +32,9 @@ def _jsonable(value: Any) -> Any:
 
 
 class JsonlLogger:
-    """Appends one JSON object per record to ``path`` (NaN written as null)."""
+    """Appends one JSON object per record to ``path`` (NaN written as null); essential: see `RunDataError`."""
+
+    essential = True
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -36,10 +42,17 @@ class JsonlLogger:
         self._file = open(self.path, "a", buffering=1)
 
     def log(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+        try:
+            self._file.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+            self._file.flush()
+        except OSError as error:
+            raise RunDataError(f"cannot write {self.path}: {storage_cause(error)}") from error
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as error:
+            raise RunDataError(f"cannot write {self.path}: {storage_cause(error)}") from error
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -98,7 +111,7 @@ class WandbLogger:
 
 
 class LoggerGroup:
-    """Fans records out to loggers; a failing logger is reported once and dropped."""
+    """Fans records out to loggers; a failing optional logger is reported once and dropped."""
 
     def __init__(self, loggers: list[Logger], report=None):
         self.loggers = list(loggers)
@@ -108,7 +121,9 @@ class LoggerGroup:
         for logger in list(self.loggers):
             try:
                 logger.log(record)
-            except Exception as error:  # noqa: BLE001 - a logger must never stop training
+            except RunDataError:
+                raise
+            except Exception as error:  # noqa: BLE001 - an optional logger must never stop training
                 self._disable(logger, error)
 
     def _disable(self, logger: Logger, error: Exception) -> None:
@@ -116,8 +131,13 @@ class LoggerGroup:
         self.loggers.remove(logger)
 
     def close(self) -> None:
+        failure = None
         for logger in list(self.loggers):
             try:
                 logger.close()
+            except RunDataError as error:
+                failure = error
             except Exception as error:  # noqa: BLE001
                 self._disable(logger, error)
+        if failure is not None:
+            raise failure

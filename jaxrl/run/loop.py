@@ -26,8 +26,9 @@ import numpy as np
 
 from jaxrl import seats, sharding
 from jaxrl.algorithm import Algorithm, State
+from jaxrl.errors import RunDataError
 from jaxrl.run.callbacks import Callback
-from jaxrl.run.checkpoint import Checkpointer, metadata
+from jaxrl.run.checkpoint import Checkpointer, committed_steps, metadata
 from jaxrl.run.display import Display
 from jaxrl.run.loggers import LoggerGroup
 
@@ -126,10 +127,15 @@ class Trainer:
         return self.update * self.algo.steps_per_update
 
     def close(self) -> None:
-        """Flush and close the loggers and the checkpointer (waits for pending saves)."""
-        self.components.loggers.close()
-        if self.components.checkpointer is not None:
-            self.components.checkpointer.close()
+        """Flush and close the loggers and the checkpointer (waits for pending saves).
+
+        Both are closed even when one fails; a failure to write then raises `RunDataError`.
+        """
+        try:
+            self.components.loggers.close()
+        finally:
+            if self.components.checkpointer is not None:
+                self.components.checkpointer.close()
 
     def elapsed(self) -> float:
         return self._time_offset + time.perf_counter() - self._start
@@ -261,6 +267,16 @@ class Trainer:
         self._saved_update = self.update
         return ckpt.save(self.update, self.state, meta, arrays or None)
 
+    def _kept_checkpoint(self) -> str:
+        """Which saved state a run that stops on an error leaves behind, in words."""
+        checkpointer = self.components.checkpointer
+        if checkpointer is None:
+            return "this run keeps no checkpoints"
+        committed = committed_steps(checkpointer.directory)
+        if not committed:
+            return "nothing was saved: the error came before the first checkpoint"
+        return f"the last good checkpoint, update {committed[-1]}, is kept"
+
     # -- the loop ------------------------------------------------------------------------
     def _run_callbacks(self, record: dict[str, Any]) -> dict[str, Any]:
         """Runs callbacks on the epoch summary; returns the metrics they added (also merged into it)."""
@@ -284,6 +300,8 @@ class Trainer:
                 callback.on_train_end(self, reason)
             except Exception as error:  # noqa: BLE001
                 self.report(f"warning: callback {type(callback).__name__} failed at the end ({type(error).__name__}: {error})")
+        if reason == "error":  # the state, or the records before it, are not sound: nothing more is saved
+            self._save_requests.clear()
         self._save_requested()
 
     def _needs_state(self, epoch: int) -> bool:
@@ -304,6 +322,7 @@ class Trainer:
         while callbacks needed the state.
         """
         last_record = None
+        save_seconds: float | None = None
         arrived = time.perf_counter()
         steps_per_update = self.algo.steps_per_update * self.num_seeds
         updates_run, seconds_run = 0, 0.0
@@ -329,14 +348,14 @@ class Trainer:
             updates_run, seconds_run = updates_run + active, seconds_run + epoch_seconds
             records = self._records(metrics, epoch_seconds, updates_run * steps_per_update / seconds_run, active)
             last_record = epoch_summary(records)
-            added = self._run_callbacks(last_record)
-            blocked = self._save_requested()
-            if blocked is not None:
-                added["checkpoint_seconds"] = blocked
-            records[-1].update(added)
+            records[-1].update(self._run_callbacks(last_record))
+            if save_seconds is not None:  # the previous epoch's save, timed after its records were written
+                records[0]["checkpoint_seconds"] = save_seconds
             display = self.components.display
             for record in records:
                 self.components.loggers.log(record)
+            # A checkpoint is written only once the records up to it are: a resume never lacks one.
+            save_seconds = self._save_requested()
             if display is not None and not self.is_last_epoch and self._stop_reason is None:
                 display.update(last_record, log=self.components.log)
             if sharding.any_process(self._stop_reason is not None):
@@ -367,27 +386,29 @@ class Trainer:
         for s in previous:
             signal.signal(s, self._on_signal)
         reason, code = "done", EXIT_OK
+        failure: Exception | None = None
         last_record: dict[str, Any] | None = None
         try:
             last_record = self._epochs(compiled, room, sizes)
             if self._stop_reason is not None:
                 reason, code = "stopped", self._stop_code
-        except NonFiniteError as error:
-            reason, code = "error", EXIT_ERROR
-            self.report(f"error: {error}; stopping (the last good checkpoint is kept)")
+        except (NonFiniteError, RunDataError) as error:
+            reason, code, failure = "error", EXIT_ERROR, error
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if components.display is not None and last_record is not None:
             components.display.update(last_record, force=True, log=components.log)
             components.display.close()
-        self._end_callbacks(reason)
-        if components.checkpointer is not None:
-            try:
+        try:
+            self._end_callbacks(reason)
+            if components.checkpointer is not None:
                 components.checkpointer.wait()
-            except Exception as error:  # noqa: BLE001 - reported in one line; earlier checkpoints stay
-                self.report(f"error: saving a checkpoint failed ({type(error).__name__}: {error})")
-                code = EXIT_ERROR if code == EXIT_OK else code
+        except RunDataError as error:  # the final save: earlier checkpoints stay
+            if failure is None:
+                reason, code, failure = "error", EXIT_ERROR, error
+        if failure is not None:  # reported once the saves in flight have committed or failed
+            self.report(f"error: {failure}; stopped at update {self.update} ({self._kept_checkpoint()})")
         if reason == "stopped":
             self.report(f"stopped ({self._stop_reason}) at update {self.update}, env_steps {self.env_steps}")
         return code

@@ -20,7 +20,7 @@ import jax
 from jaxrl import sharding
 from jaxrl.config import ConfigError, TrainConfig, config_from_dict, config_to_dict
 from jaxrl.registry import make_algorithm
-from jaxrl.run.checkpoint import Checkpointer
+from jaxrl.run.checkpoint import Checkpointer, NoCheckpointError, committed_steps
 
 
 class Tee(io.TextIOBase):
@@ -142,6 +142,8 @@ def restore_run(path: str | Path, config: TrainConfig | None = None, report=prin
     directory = run_dir / "checkpoints"
     if step is not None and Path(path).parent.name == "best":
         directory = directory / "best"
+    if step is None and not committed_steps(directory):
+        raise NoCheckpointError(f"no checkpoint found in {directory}")
     checkpointer = Checkpointer(directory, max_to_keep=config.keep_checkpoints)
     try:
         state, meta, step = checkpointer.restore(abstract, step, report=report)
