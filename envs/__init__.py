@@ -1,6 +1,6 @@
 """Pure-functional JAX environments, gymnax-1.0 compatible (no dependency on `jaxrl`)::
 
-    env, params = envs.make("CartPole-v1")  # or "ConnectFour-v0", "Shogi-v0", "gymnax:<name>"
+    env, params = envs.make("CartPole-v1")  # or "ConnectFour-v0", "Shogi-v0", "Triangles-v0", "gymnax:<name>"
     obs, state = env.reset(key, params)
     obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from envs.classic_control.pendulum import Pendulum
     from envs.games.connect_four import ConnectFour
     from envs.games.shogi import Shogi
+    from envs.puzzles.triangles import Triangles
 
 _LAZY_CLASSES = {
     "Acrobot": "envs.classic_control.acrobot",
@@ -35,6 +36,7 @@ _LAZY_CLASSES = {
     "Pendulum": "envs.classic_control.pendulum",
     "ConnectFour": "envs.games.connect_four",
     "Shogi": "envs.games.shogi",
+    "Triangles": "envs.puzzles.triangles",
 }
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "Pendulum",
     "Shogi",
     "StepResult",
+    "Triangles",
     "TwoPlayerGame",
     "make",
     "register",

@@ -11,7 +11,8 @@ An `Environment` holds no mutable state: everything lives in `state` and
 
 Games additionally expose `action_mask(state, params)` (legal actions of the
 player to move, available before acting), `current_player(state, params)` and
-`num_players`; single-agent envs return ``None`` for the mask. Two-seat games
+`num_players`; single-agent envs return ``None`` for the mask, except puzzles
+with legal moves (`envs.puzzles.triangles`), which give one. Two-seat games
 subclass `envs.games.base.TwoPlayerGame`, which owns their terminal rules.
 """
 

@@ -107,5 +107,6 @@ for _name, _entry in {
     "Pendulum-v1": "envs.classic_control.pendulum:Pendulum",
     "ConnectFour-v0": "envs.games.connect_four:ConnectFour",
     "Shogi-v0": "envs.games.shogi:Shogi",
+    "Triangles-v0": "envs.puzzles.triangles:Triangles",
 }.items():
     register(_name, _entry)

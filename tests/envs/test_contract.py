@@ -148,12 +148,19 @@ def is_game(env):
     return env.num_players > 1
 
 
+def has_mask(env, params):
+    """Whether ``env`` gives a legal-action mask: games, and puzzles with legal moves."""
+    state = jax.eval_shape(lambda key: env.reset(key, params)[1], jax.random.PRNGKey(0))
+    return jax.eval_shape(lambda state: env.action_mask(state, params), state) is not None
+
+
 def draw_actions(env, params, key):
     """What picks every step's ``[B]`` actions, drawn up front: few PRNG calls in a scan body compile fast.
 
-    Single-agent envs: the actions themselves, ``[T, B, ...]`` samples of the
-    action space. Games: uniform scores ``[T, B, A]`` (the best-scored legal
-    action is played), and where ``explore`` is set, ``any`` action instead.
+    Envs without a mask: the actions themselves, ``[T, B, ...]`` samples of the
+    action space. Envs with one (games, puzzles): uniform scores ``[T, B, A]``
+    (the best-scored legal action is played), and where ``explore`` is set,
+    ``any`` action instead.
     """
     space = env.action_space(params)
     key_action, key_score, key_explore = jax.random.split(key, 3)
@@ -161,7 +168,7 @@ def draw_actions(env, params, key):
     actions = jax.vmap(space.sample)(jax.random.split(key_action, np.prod(shape))).reshape(
         *shape, *space.shape
     )
-    if not is_game(env):
+    if not has_mask(env, params):
         return {"action": actions}
     return {
         "any": actions,
@@ -172,7 +179,7 @@ def draw_actions(env, params, key):
 
 def pick_actions(env, params, state, drawn):
     """``[B]`` actions for one step from one step's slice of `draw_actions`."""
-    if not is_game(env):
+    if "score" not in drawn:
         return drawn["action"]
     mask = jax.vmap(env.action_mask, in_axes=(0, None))(state, params)
     legal = jnp.argmax(jnp.where(mask, drawn["score"], -1.0), axis=-1).astype(jnp.int32)
@@ -281,7 +288,7 @@ def test_jit_vmap_shapes_dtypes_and_finite_observations(name):
 def test_legal_action_mask_before_acting(name):
     env, params, (run, _, _) = contract_run(name)
     steps = run["steps"]
-    if not is_game(env):
+    if not has_mask(env, params):
         assert run["reset_mask"] is None and steps["mask_before"] is None
         assert "next_mask" not in steps["info"]
         return
@@ -294,8 +301,9 @@ def test_legal_action_mask_before_acting(name):
     over = steps["terminated"]
     assert over.any(), "random play reached no terminal state"
     assert np.all(next_mask[over]) and np.all(next_mask[~over].any(-1))
-    assert np.all(np.isin(steps["player"], (0, 1)))
-    np.testing.assert_array_equal(steps["reward"].sum(-1), 0.0)  # two seats, zero sum
+    assert np.all(np.isin(steps["player"], (0, 1) if is_game(env) else (0,)))
+    if is_game(env):
+        np.testing.assert_array_equal(steps["reward"].sum(-1), 0.0)  # two seats, zero sum
 
 
 @pytest.mark.parametrize("name", ALL)

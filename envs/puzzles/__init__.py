@@ -1,0 +1,1 @@
+"""puzzle environments: single-player games with a legal-action mask."""
