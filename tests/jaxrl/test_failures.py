@@ -260,3 +260,35 @@ def test_two_processes_with_the_same_config_and_key_train_the_same_bits(tmp_path
         assert result.returncode == 0, runs.describe(result)
         states.append(restore_run(tmp_path / name, report=pytest.fail)[1])
     chex.assert_trees_all_equal(*states)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 640 KiB tmpfs mounted under ``tmp_path``, or a skip where mounting is not allowed."""
+    import shutil
+    import subprocess
+
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the fake full disk above covers this")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_real_full_disk_stops_the_run_with_one_line(tiny_disk, cli_env):
+    from jaxrl.run.checkpoint import committed_steps
+
+    run_dir = tiny_disk / "run"
+    result = runs.train(["--total-timesteps", "2e6", "--checkpoint-every", "4", "--run-dir", run_dir], cli_env)
+    assert result.returncode == 1, runs.describe(result)
+    errors = [line for line in result.stdout.splitlines() + result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, runs.describe(result)
+    assert "No space left on device" in errors[0] and "stopped at update" in errors[0]
+    committed = committed_steps(run_dir / "checkpoints")
+    assert committed and f"the last good checkpoint, update {committed[-1]}, is kept" in errors[0]
+    assert not list((run_dir / "checkpoints").rglob("*orbax-checkpoint-tmp*")), "temporaries left behind"
