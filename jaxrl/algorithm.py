@@ -46,6 +46,8 @@ class Algorithm(Protocol):
     env: Environment
     """The training env (with the algorithm's wrappers); ``env.name``, ``version`` and ``num_players`` are read."""
     env_params: Any
+    metric_names: tuple[str, ...]
+    """Every metric `update` reports, by name (``update`` among them)."""
     checked_metrics: tuple[str, ...]
     """Metrics whose non-finite value stops a run (losses)."""
     env_batch_fields: tuple[str, ...]

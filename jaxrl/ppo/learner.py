@@ -153,6 +153,9 @@ class PPO:
             is not None
         )
         self.backend = self._resolve_backend()
+        # What `update` reports: the common metrics, then games' outcome counts and rates or episode return.
+        outcomes = ("games", *seats.OUTCOMES, *seats.OUTCOME_RATES)
+        self.metric_names = METRICS + (outcomes if self.num_players > 1 else ("episode_return",))
         self.network = build_network(config, self.env, self.env_params, self.backend.narrow_matmuls)
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),

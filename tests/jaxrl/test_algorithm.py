@@ -43,6 +43,7 @@ def test_train_from_runs_active_updates_only(algo):
     assert int(after.update) == 2 and algo.env_steps(after) == 2 * algo.steps_per_update
     chex.assert_shape(metrics["update"], (3,))
     np.testing.assert_array_equal(metrics["update"], [1, 2, 0])
+    assert set(metrics) == set(algo.metric_names) and set(algo.checked_metrics) <= set(algo.metric_names)
     for name in algo.checked_metrics:
         assert np.isfinite(metrics[name][:2]).all() and np.isnan(metrics[name][2]), name
     # The inactive update left the state as it was: two active updates equal two plain ones.
