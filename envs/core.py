@@ -38,11 +38,15 @@ class Environment(Generic[TEnvState, TEnvParams]):
         name: registered name, e.g. "CartPole-v1".
         version: bumped whenever behaviour changes (dynamics, rewards, obs).
         num_players: 1 for single-agent envs; games set 2.
+        episode_metrics: keys of ``info`` whose value on an episode's last step describes the
+            whole episode (a puzzle's game score); learners report their mean over finished
+            episodes as ``episode_<key>``.
     """
 
     name: str = "Environment"
     version: int = 0
     num_players: int = 1
+    episode_metrics: tuple[str, ...] = ()
 
     # -- what subclasses implement -------------------------------------------------
     @property

@@ -52,6 +52,10 @@ class Wrapper(Environment):
         return self._env.num_players
 
     @property
+    def episode_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self._env.episode_metrics
+
+    @property
     def default_params(self) -> Any:
         return self._env.default_params
 

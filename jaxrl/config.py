@@ -35,8 +35,12 @@ class TrainConfig:
     """Continue the run in this directory from its latest checkpoint (bare --resume: --run-dir)."""
     config: str | None = None
     """YAML file of flag values (keys as flag names); command-line flags override it."""
-    updates_per_epoch: int = 16
-    """PPO updates per host-loop epoch (one device call); the last epoch may run fewer."""
+    updates_per_epoch: int | Literal["auto"] = 16
+    """Updates per host-loop epoch (one device call); the last epoch may run fewer. 'auto': epochs sized
+    to --epoch-seconds of wall time from the measured speed (still one compile), so a slow
+    configuration answers Ctrl-C and refreshes the display within seconds."""
+    epoch_seconds: float = 2.0
+    """With --updates-per-epoch auto: the wall time an epoch aims at."""
     display_interval: float = 1.0
     """Seconds between progress display updates."""
     eval_every: int = 20
@@ -89,7 +93,7 @@ class TrainConfig:
 
 # Fields a resumed run may change; every other field must equal the checkpoint's.
 RESUME_FREE_FIELDS = frozenset({
-    "total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "display_interval", "eval_every",
+    "total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "epoch_seconds", "display_interval", "eval_every",
     "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
     "stop_on_divergence", "deterministic", "checkpoint_every", "keep_checkpoints", "fused_gradient",
     "narrow_matmuls", "tensorboard", "wandb", "wandb_project", "plot", "devices", "coordinator_address",
@@ -128,6 +132,12 @@ def _field_types() -> dict[str, Any]:
     return hints
 
 
+def _kind_name(kind: Any) -> str:
+    if typing.get_origin(kind) is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(kind))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(kind, str(kind))
+
+
 def _coerce(value: Any, kind: Any) -> Any:
     """``value`` (from YAML or a saved config) as a field of type ``kind`` takes it, read as a flag would be.
 
@@ -138,8 +148,18 @@ def _coerce(value: Any, kind: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner)
+        kinds = [a for a in args if a is not type(None)]
+        for inner in kinds[:-1]:
+            try:
+                return _coerce(value, inner)
+            except ValueError:
+                pass
+        try:
+            return _coerce(value, kinds[-1])
+        except ValueError:
+            if len(kinds) == 1:
+                raise
+            raise ValueError(f"{value!r} is not {' or '.join(_kind_name(k) for k in kinds)}") from None
     if origin is typing.Literal:
         if value not in args:
             raise ValueError(f"{value!r} is not one of {', '.join(map(str, args))}")
@@ -224,7 +244,13 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
 
 def validate_run(config: TrainConfig, num_devices: int = 1) -> None:
     validate(config.ppo, num_devices)
-    for key in ("num_seeds", "updates_per_epoch", "eval_episodes", "eval_games", "keep_checkpoints"):
+    if config.updates_per_epoch != "auto" and (
+        not isinstance(config.updates_per_epoch, int) or config.updates_per_epoch <= 0
+    ):
+        raise ConfigError(f"--updates-per-epoch must be a positive integer or auto, got {config.updates_per_epoch!r}")
+    if not config.epoch_seconds > 0 or config.epoch_seconds == float("inf"):
+        raise ConfigError(f"--epoch-seconds must be a positive number of seconds, got {config.epoch_seconds!r}")
+    for key in ("num_seeds", "eval_episodes", "eval_games", "keep_checkpoints"):
         value = getattr(config, key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")

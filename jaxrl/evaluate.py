@@ -1,7 +1,8 @@
 """``python -m jaxrl.evaluate RUN_DIR``: the mean return of a trained policy, or its game results.
 
 For a single-agent env it prints the mean return over ``--episodes`` fresh
-episodes; for a two-player game, win/draw/loss rates per seat against random
+episodes (and a puzzle's game score; ``--baselines`` plays uniform random and
+one-step greedy players on the same episodes count); for a two-player game, win/draw/loss rates per seat against random
 play and minimax (``--games``, ``--minimax-depth``). The work is done by
 `jaxrl.run.evaluation`; `load_policy` (re-exported here) gives a jitted
 ``act(obs, key=None)``.
@@ -12,11 +13,12 @@ from __future__ import annotations
 import sys
 
 import jax
+import numpy as np
 
 from jaxrl.config import ConfigError
 from jaxrl.games import run_episodes
 from jaxrl.run.checkpoint import CheckpointError
-from jaxrl.run.evaluation import game_rates, max_episode_steps, seed_state
+from jaxrl.run.evaluation import baseline_episodes, game_rates, max_episode_steps, seed_state
 from jaxrl.run.policy import load_policy
 from jaxrl.run.rundir import restore_run
 
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="two-player games: games per seat against each opponent (default 500)")
     parser.add_argument("--minimax-depth", type=int, default=2,
                         help="two-player games: depth of the minimax opponent, 0 for none (default 2)")
+    parser.add_argument("--baselines", action="store_true",
+                        help="puzzles: also play a uniform random and a one-step greedy player, as many episodes")
     args = parser.parse_args(argv)
     try:
         if args.episodes <= 0:
@@ -53,6 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     returns = jax.device_get(result["return"])
     print(f"{algo.config.env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over {args.episodes} episodes")
+    if not (args.baselines or env.episode_metrics):
+        return 0
+    policy_name = "sampled" if args.stochastic else "greedy"
+    print(f"{policy_name} policy (agent) and baselines; ± is the standard error of the mean")
+    rows = {"agent": jax.device_get(result)}
+    if args.baselines:
+        if env.action_mask(env.reset(jax.random.PRNGKey(0), env_params)[1], env_params) is None:
+            print("error: --baselines needs an env with a legal-action mask (a puzzle)", file=sys.stderr)
+            return 2
+        rows.update(baseline_episodes(env, env_params, jax.random.PRNGKey(args.seed + 1), args.episodes))
+    names = ["return", "length", *env.episode_metrics]
+    print(f"{'player':<8} " + " ".join(f"{name:>18}" for name in names))
+    for player, values in rows.items():
+        cells = []
+        for name in names:
+            v = np.asarray(values[name], np.float64)
+            cells.append(f"{v.mean():10.2f} ± {v.std() / np.sqrt(len(v)):5.2f}")
+        print(f"{player:<8} " + " ".join(cells))
     return 0
 
 

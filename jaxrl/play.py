@@ -4,6 +4,12 @@ The board is drawn with the env's ``render``; moves are typed at the prompt
 (Connect Four: a column, 1-7). Malformed or illegal moves are refused with a
 message and asked again. ``q``, end of input or Ctrl-C leave the game.
 
+Single-player puzzles (Triangles-v0): ``python -m jaxrl.play RUN_DIR`` shows
+the agent playing a game move by move (``--delay`` seconds apart);
+``--human`` lets a person play instead (``python -m jaxrl.play --env
+Triangles-v0 --human`` needs no run directory). Triangles moves are typed as
+``slot row col``: the slot's hollow triangle goes on that cell.
+
 Generic over games: moves default to the numbers ``1..num_actions`` (action
 ``n - 1``); an env may provide ``parse_action(text) -> int`` (raising
 ``ValueError`` with a message for text it cannot read) and
@@ -19,6 +25,7 @@ from typing import Any, TextIO
 import jax
 import numpy as np
 
+import envs
 from jaxrl.config import ConfigError
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.policy import load_policy
@@ -46,7 +53,12 @@ def parse_move(text: str, legal: np.ndarray, env: Any = None) -> tuple[int | Non
     """
     text = text.strip()
     num_actions = len(legal)
-    legal_labels = " ".join(action_label(env, a) for a in np.flatnonzero(legal))
+    legal_actions = np.flatnonzero(legal)
+    labels = [action_label(env, a) for a in legal_actions[:12]]
+    separator = ", " if any(" " in label for label in labels) else " "  # labels such as "0 3 6"
+    legal_labels = separator.join(labels)
+    if len(legal_actions) > 12:
+        legal_labels += f"{separator}... ({len(legal_actions)} in all)"
     parser = getattr(env, "parse_action", None)
     if callable(parser):
         try:
@@ -80,9 +92,63 @@ def ask_move(legal: np.ndarray, env: Any, read_line: Callable[[str], str], write
         write(message)
 
 
-def render(env: Any, state: Any, obs: Any) -> str:
+def render(env: Any, state: Any, obs: Any, coordinates: bool = False) -> str:
+    """The env's text board; ``coordinates`` asks for the labelled one a person types moves from, where there is one."""
     draw = getattr(env, "render", None)
-    return draw(state) if callable(draw) else str(np.asarray(obs))
+    if not callable(draw):
+        return str(np.asarray(obs))
+    if coordinates:
+        try:
+            return draw(state, coordinates=True)
+        except TypeError:
+            pass
+    return draw(state)
+
+
+def play_puzzle(
+    env: Any,
+    env_params: Any,
+    agent_act: Callable[[jax.Array, jax.Array, jax.Array], jax.Array] | None,
+    key: jax.Array,
+    read_line: Callable[[str], str] = input,
+    write: Callable[[str], None] = print,
+    delay: float = 0.0,
+) -> dict[str, float]:
+    """Plays one game of a single-player env with a mask: the person (``agent_act`` None) or the agent moves.
+
+    Returns ``{"return", "length"}`` and the env's `episode_metrics` (e.g. ``score``). Raises
+    `QuitGame` when the person leaves.
+    """
+    import time
+
+    step = jax.jit(env.step)
+    key, key_reset = jax.random.split(key)
+    obs, state = env.reset(key_reset, env_params)
+    total, moves = 0.0, 0
+    if agent_act is None:
+        write("Type your move as the board's numbers ask; q to quit.")
+    while True:
+        write("")
+        write(render(env, state, obs, coordinates=agent_act is None))
+        legal = np.asarray(env.action_mask(state, env_params))
+        key, key_act, key_step = jax.random.split(key, 3)
+        if agent_act is None:
+            action = ask_move(legal, env, read_line, write)
+        else:
+            action = int(agent_act(obs, legal, key_act))
+            write(f"agent plays {action_label(env, action)}")
+            if delay > 0:
+                time.sleep(delay)
+        obs, state, reward, terminated, truncated, info = step(key_step, state, action, env_params)
+        total, moves = total + float(reward), moves + 1
+        if bool(terminated) or bool(truncated):
+            write("")
+            write(render(env, state, obs))
+            result = {"return": total, "length": float(moves)}
+            result.update({k: float(info[k]) for k in env.episode_metrics})
+            scores = "".join(f", {k} {v:g}" for k, v in result.items() if k in env.episode_metrics)
+            write(f"Game over after {moves} moves{scores} (return {total:.2f}).")
+            return result
 
 
 def play_game(
@@ -130,10 +196,14 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m jaxrl.play", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", help="run directory (or its checkpoints/<step> directory) of a two-player game")
+    parser.add_argument("run_dir", nargs="?", help="run directory (or its checkpoints/<step> directory)")
     parser.add_argument("--seat", type=int, choices=(0, 1), default=0, help="your seat: 0 moves first (default), 1 second")
     parser.add_argument("--greedy", action="store_true", help="the agent plays its most likely move (default: samples)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the agent's sampling")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the agent's sampling and the game")
+    parser.add_argument("--human", action="store_true", help="puzzles: you play (default: watch the agent)")
+    parser.add_argument("--env", help="puzzles with --human: the env to play, when there is no run directory")
+    parser.add_argument("--delay", type=float, default=None,
+                        help="puzzles: seconds between the agent's moves (default 0.5 on a terminal, else 0)")
     args = parser.parse_args(argv)
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     try:
@@ -144,14 +214,26 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
 
 
 def _play(args, stdin: TextIO, stdout: TextIO) -> int:
+    act = None
     try:
-        act = load_policy(args.run_dir, deterministic=args.greedy)
+        if args.run_dir is None:
+            if not (args.human and args.env):
+                raise ConfigError("give a run directory, or --env ENV --human to play a puzzle yourself")
+            try:
+                env, env_params = envs.make(args.env)
+            except ValueError as error:
+                raise ConfigError(str(error).splitlines()[0]) from None
+            name = args.env
+        else:
+            act = load_policy(args.run_dir, deterministic=args.greedy)
+            env, env_params = act.algo.eval_env()
+            name = act.algo.config.env
+        if env.num_players == 1 and env.action_mask(env.reset(jax.random.PRNGKey(0), env_params)[1], env_params) is None:
+            raise ConfigError(f"{name} has no legal-action mask; only games and puzzles can be played here")
+        if env.num_players == 2 and act is None:
+            raise ConfigError(f"{name} is a two-player game: give the run directory of an agent to play against")
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    env, env_params = act.algo.eval_env()
-    if env.num_players != 2:
-        print(f"error: {act.algo.config.env} is not a two-player game; nothing to play", file=sys.stderr)
         return 2
 
     def write(text: str) -> None:
@@ -168,10 +250,17 @@ def _play(args, stdin: TextIO, stdout: TextIO) -> int:
             stdout.write(line if line.endswith("\n") else line + "\n")
         return line
 
-    agent = lambda obs, mask, key: act(obs, key, mask)  # noqa: E731
-    write(f"{act.algo.config.env}: playing against the agent in {args.run_dir}")
+    agent = None if act is None else (lambda obs, mask, key: act(obs, key, mask))
     try:
-        play_game(env, env_params, agent, args.seat, jax.random.PRNGKey(args.seed), read_line, write)
+        if env.num_players == 1:
+            delay = args.delay if args.delay is not None else (0.5 if stdout.isatty() else 0.0)
+            who = "you play" if args.human else f"the agent in {args.run_dir} plays"
+            write(f"{name}: {who}")
+            play_puzzle(env, env_params, None if args.human else agent, jax.random.PRNGKey(args.seed),
+                        read_line, write, delay)
+        else:
+            write(f"{name}: playing against the agent in {args.run_dir}")
+            play_game(env, env_params, agent, args.seat, jax.random.PRNGKey(args.seed), read_line, write)
     except QuitGame:
         write("bye")
     return 0

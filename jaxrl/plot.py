@@ -16,6 +16,7 @@ from jaxrl.run.loggers import read_jsonl
 PANELS = (
     ("episode_return", "episode return (training)"),
     ("eval/episode_return", "episode return (evaluation)"),
+    ("episode_score|eval/episode_score", "game score: training -, evaluation --"),
     ("black_wins_rate", "black win rate"),
     # "a|b": several series in one panel (solid, dashed); "*": one panel per matching key logged.
     ("eval/vs_random/black_win_rate|eval/vs_random/white_win_rate", "win rate vs random: black -, white --"),

@@ -108,6 +108,15 @@ def any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.array([flag], np.int32))))
 
 
+def process_max(value: int) -> int:
+    """The largest ``value`` over the processes (``value`` itself with one process): a choice they share."""
+    if jax.process_count() == 1:
+        return int(value)
+    from jax.experimental import multihost_utils
+
+    return int(np.max(multihost_utils.process_allgather(np.array([value], np.int64))))
+
+
 def broadcast_text(text: str, max_bytes: int = 4096) -> str:
     """Process 0's ``text`` on every process (e.g. a run directory named after the clock)."""
     if jax.process_count() == 1:

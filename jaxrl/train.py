@@ -33,7 +33,7 @@ from jaxrl.errors import RunDataError, storage_cause
 from jaxrl.plot import plot_runs
 from jaxrl.registry import ALGORITHMS, make_algorithm
 from jaxrl.run.build import build_trainer
-from jaxrl.run.checkpoint import CheckpointError, NoCheckpointError
+from jaxrl.run.checkpoint import CheckpointError, NoCheckpointError, quiet_stderr
 from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
 from jaxrl.run.rundir import Tee, default_run_dir, load_run_config, load_yaml, restore_run, truncate_metrics
 
@@ -247,6 +247,8 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command line itself, not a caller's own process
+        quiet_stderr()
     argv = sys.argv[1:] if argv is None else argv
     try:
         config = parse_args(argv)

@@ -353,6 +353,7 @@ class Triangles(Environment[TrianglesState, TrianglesParams]):
     name = "Triangles-v0"
     version = 1
     num_players = 1
+    episode_metrics = ("score",)
 
     @property
     def default_params(self) -> TrianglesParams:
@@ -417,8 +418,22 @@ class Triangles(Environment[TrianglesState, TrianglesParams]):
     def action_space(self, params: TrianglesParams) -> spaces.Discrete:
         return spaces.Discrete(NUM_ACTIONS)
 
-    def render(self, state: TrianglesState) -> str:
-        return render(state)
+    def render(self, state: TrianglesState, coordinates: bool = False) -> str:
+        return render(state, coordinates)
+
+    def parse_action(self, text: str) -> int:
+        """A move typed as ``slot row col`` (e.g. ``0 3 6``): the slot's hollow triangle goes on that cell."""
+        parts = text.replace(",", " ").split()
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise ValueError("type slot, row and column, e.g. '0 3 6'")
+        slot, row, col = map(int, parts)
+        if slot >= NUM_SLOTS or row >= ROWS or col >= COLS:
+            raise ValueError(f"slot 0-{NUM_SLOTS - 1}, row 0-{ROWS - 1}, column 0-{COLS - 1}")
+        return slot * NUM_CELLS + row * COLS + col
+
+    def action_label(self, action: int) -> str:
+        slot, cell = divmod(int(action), NUM_CELLS)
+        return f"{slot} {cell // COLS} {cell % COLS}"
 
 
 def _select(pred: jax.Array, on_true: TrianglesState, on_false: TrianglesState) -> TrianglesState:
@@ -431,17 +446,22 @@ def _select(pred: jax.Array, on_true: TrianglesState, on_false: TrianglesState) 
 _GLYPHS = {(False, True): "△", (False, False): "▽", (True, True): "▲", (True, False): "▼"}
 
 
-def _shape_lines(shape: tuple[tuple[int, int, bool], ...]) -> list[str]:
+def _shape_lines(shape: tuple[tuple[int, int, bool], ...], hollow_anchor: bool = False) -> list[str]:
     first = min(dc for _, dc, _ in shape)
     width = max(dc for _, dc, _ in shape) - first + 1
     rows = [[" "] * width for _ in range(max(dr for dr, _, _ in shape) + 1)]
     for dr, dc, up in shape:
-        rows[dr][dc - first] = _GLYPHS[True, up]
+        rows[dr][dc - first] = _GLYPHS[not (hollow_anchor and (dr, dc) == (0, 0)), up]
     return ["".join(row).rstrip() for row in rows]
 
 
-def render(state: TrianglesState) -> str:
+def render(state: TrianglesState, coordinates: bool = False) -> str:
     """Text board of one (unbatched) state: a status line, the grid, then each slot's shape.
+
+    With ``coordinates`` (for a person typing moves), rows are numbered 0-7 on
+    the left, columns 0-14 above (tens digit on the first line), and each
+    slot's ``(0, 0)`` triangle, the one a move's row and column name, is drawn
+    hollow.
 
     ``△``/``▽`` are empty cells pointing up/down, ``▲``/``▼`` occupied ones,
     blanks are dead; e.g. the first rows of a new game and a slot::
@@ -458,15 +478,19 @@ def render(state: TrianglesState) -> str:
         "  game over" if state.terminated else ""
     )
     lines = [status]
+    margin = "  " if coordinates else ""
+    if coordinates:
+        lines.append(margin + "".join(str(col // 10) if col >= 10 else " " for col in range(COLS)).rstrip())
+        lines.append(margin + "".join(str(col % 10) for col in range(COLS)))
     for row in range(ROWS):
         cells = [
             _GLYPHS[bool(occupied[row, col]), bool(UP[row, col])] if LIVE[row, col] else " "
             for col in range(COLS)
         ]
-        lines.append("".join(cells).rstrip())
+        lines.append((f"{row} " if coordinates else "") + "".join(cells).rstrip())
     for slot, shape_index in enumerate(np.asarray(state.slots).tolist()):
         label = f"slot {slot}: "
-        drawing = ["-"] if shape_index == EMPTY_SLOT else _shape_lines(SHAPES[shape_index])
+        drawing = ["-"] if shape_index == EMPTY_SLOT else _shape_lines(SHAPES[shape_index], coordinates)
         lines.append(label + drawing[0])
         lines.extend(" " * len(label) + line for line in drawing[1:])
     return "\n".join(lines)

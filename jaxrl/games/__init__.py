@@ -10,11 +10,11 @@ from jaxrl.games.match import (
     play_match,
     run_episodes,
 )
-from jaxrl.games.opponents import fixed_opponents, minimax_opponent, random_opponent, uniform_choice
+from jaxrl.games.opponents import fixed_opponents, greedy_player, minimax_opponent, random_opponent, uniform_choice
 from jaxrl.games.pool import OpponentPool, pool_add, pool_init, pool_member
 
 __all__ = [
     "Episodes", "OpponentPool", "Policy", "both_seats", "elo_expected", "elo_from_score", "elo_update",
-    "elo_update_games", "fixed_opponents", "from_opponent", "minimax_opponent", "play_episodes", "play_match",
+    "elo_update_games", "fixed_opponents", "from_opponent", "greedy_player", "minimax_opponent", "play_episodes", "play_match",
     "pool_add", "pool_init", "pool_member", "random_opponent", "run_episodes", "uniform_choice",
 ]

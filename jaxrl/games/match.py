@@ -34,11 +34,13 @@ class Episodes(NamedTuple):
     returns: ``float32[N, num_players]`` summed reward of each seat (one column for single-agent envs).
     length: ``int32[N]`` steps taken.
     done: ``bool[N]`` whether the episode ended (else it was still running after ``max_steps``).
+    info: the env's `episode_metrics` keys of ``info`` on each episode's last step, ``[N]`` each.
     """
 
     returns: jax.Array
     length: jax.Array
     done: jax.Array
+    info: dict[str, jax.Array]
 
 
 def play_episodes(
@@ -57,11 +59,11 @@ def play_episodes(
     batch_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def step(carry):
-        moves, key, obs, state, done, returns, length = carry
+        moves, key, obs, state, done, returns, length, last_info = carry
         key, key_choose, key_step = jax.random.split(key, 3)
         mask = jax.vmap(env.action_mask, in_axes=(0, None))(state, params)
         action = choose(key_choose, moves, state, obs, mask)
-        next_obs, next_state, reward, terminated, truncated, _ = batch_step(
+        next_obs, next_state, reward, terminated, truncated, info = batch_step(
             jax.random.split(key_step, num_episodes), state, action, params
         )
         returns = returns + jnp.where(done[:, None], 0.0, reward.reshape(num_episodes, num_players))
@@ -72,8 +74,9 @@ def play_episodes(
 
         state = jax.tree.map(keep, next_state, state)
         obs = keep(next_obs, obs)
+        last_info = {k: keep(jnp.asarray(info[k], v.dtype), v) for k, v in last_info.items()}
         done = done | terminated | truncated
-        return moves + 1, key, obs, state, done, returns, length
+        return moves + 1, key, obs, state, done, returns, length, last_info
 
     def running(carry):
         moves, done = carry[0], carry[4]
@@ -82,9 +85,21 @@ def play_episodes(
     carry = (
         jnp.zeros((), jnp.int32), key_play, obs, state, jnp.zeros(num_episodes, bool),
         jnp.zeros((num_episodes, num_players), jnp.float32), jnp.zeros(num_episodes, jnp.int32),
+        _episode_info_zeros(env, params, state, num_episodes),
     )
-    _, _, _, _, done, returns, length = jax.lax.while_loop(running, step, carry)
-    return Episodes(returns=returns, length=length, done=done)
+    _, _, _, _, done, returns, length, info = jax.lax.while_loop(running, step, carry)
+    return Episodes(returns=returns, length=length, done=done, info=info)
+
+
+def _episode_info_zeros(env: Any, params: Any, state: Any, num_episodes: int) -> dict[str, jax.Array]:
+    """Zeros shaped like the ``info`` entries named by ``env.episode_metrics`` (found by tracing one step)."""
+    keys = tuple(getattr(env, "episode_metrics", ()))
+    if not keys:
+        return {}
+    one = jax.tree.map(lambda x: x[0], state)
+    action = jnp.zeros(env.action_space(params).shape, env.action_space(params).dtype)
+    shapes = jax.eval_shape(lambda: env.step(jax.random.PRNGKey(0), one, action, params)[-1])
+    return {k: jnp.zeros((num_episodes, *shapes[k].shape), shapes[k].dtype) for k in keys}
 
 
 def run_episodes(
@@ -98,12 +113,13 @@ def run_episodes(
     """Play ``num_episodes`` episodes at once; ``act(obs [N, ...], mask [N, A] | None, key) -> actions [N]``.
 
     Returns per-episode ``return`` and ``length`` ``[N]`` (seat 0's return for
-    games). Episodes still running after ``max_steps`` count what they have.
+    games), and each of the env's `episode_metrics` (e.g. ``score``). Episodes
+    still running after ``max_steps`` count what they have.
     """
     episodes = play_episodes(
         env, env_params, lambda key, moves, state, obs, mask: act(obs, mask, key), key, num_episodes, max_steps
     )
-    return {"return": episodes.returns[:, 0], "length": episodes.length}
+    return {"return": episodes.returns[:, 0], "length": episodes.length, **episodes.info}
 
 
 def from_opponent(act: Callable[[jax.Array, Any], jax.Array]) -> Policy:

@@ -1,4 +1,4 @@
-"""Fixed opponents for evaluating policies in two-player games: uniform random and negamax.
+"""Fixed players for evaluating policies: uniform random, one-step greedy, and negamax (two-player games).
 
 Generic over any env that follows the game contract (`env.step_env`,
 `env.action_mask`, `env.current_player`, ``reward`` of shape
@@ -101,6 +101,32 @@ def minimax_opponent(env: Environment, params: Any, depth: int, *, win_discount:
     return act
 
 
+def greedy_player(env: Environment, params: Any) -> Act:
+    """One-step greedy: the legal action with the best immediate reward for the mover, ties at random.
+
+    Every action is tried with `env.step_env` under its own fresh key (what the
+    env draws after the move, e.g. a puzzle's new shapes, is not known in
+    advance); the reward of the seat to move is read for games. The baseline a
+    puzzle agent must beat: it takes every line it can clear now and shuns a
+    move that ends the game, but never plans a second move.
+    """
+    num_actions = env.action_space(params).n
+    actions = jnp.arange(num_actions, dtype=jnp.int32)
+
+    def act(key: jax.Array, state: Any) -> jax.Array:
+        step_key, choice_key = jax.random.split(key)
+        legal = env.action_mask(state, params)
+        rewards = jax.vmap(lambda k, a: env.step_env(k, state, a, params)[2])(
+            jax.random.split(step_key, num_actions), actions
+        )
+        if rewards.ndim > 1:  # per seat: the mover's
+            rewards = rewards[:, env.current_player(state, params)]
+        scores = jnp.where(legal, rewards, -jnp.inf)
+        return uniform_choice(choice_key, legal & (scores >= jnp.max(scores) - _TIE_TOLERANCE))
+
+    return act
+
+
 def fixed_opponents(env: Environment, params: Any, minimax_depth: int) -> dict[str, Act]:
     """The evaluation opponents of a two-player game, by name: ``random``, and ``minimax<depth>`` unless depth is 0."""
     out = {"random": random_opponent(env, params)}
@@ -109,4 +135,4 @@ def fixed_opponents(env: Environment, params: Any, minimax_depth: int) -> dict[s
     return out
 
 
-__all__ = ["Act", "fixed_opponents", "minimax_opponent", "random_opponent", "uniform_choice"]
+__all__ = ["Act", "fixed_opponents", "greedy_player", "minimax_opponent", "random_opponent", "uniform_choice"]

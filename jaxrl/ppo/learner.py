@@ -74,6 +74,7 @@ class Transition(NamedTuple):
     episode_return: jax.Array  # per seat for games: [T, B, num_players]
     episode_length: jax.Array
     seat_reward: jax.Array  # full per-seat reward (games), else same as reward
+    episode_info: dict  # the env's `episode_metrics` keys of info, [T, B]
 
 
 class Batch(NamedTuple):
@@ -155,7 +156,10 @@ class PPO:
         self.backend = self._resolve_backend()
         # What `update` reports: the common metrics, then games' outcome counts and rates or episode return.
         outcomes = ("games", *seats.OUTCOMES, *seats.OUTCOME_RATES)
-        self.metric_names = METRICS + (outcomes if self.num_players > 1 else ("episode_return",))
+        self.metric_names = (
+            METRICS + (outcomes if self.num_players > 1 else ("episode_return",))
+            + tuple(f"episode_{key}" for key in self.env.episode_metrics)
+        )
         self.network = build_network(config, self.env, self.env_params, self.backend.narrow_matmuls)
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),
@@ -302,6 +306,7 @@ class PPO:
             episode_return=info["returned_episode_returns"],
             episode_length=info["returned_episode_lengths"],
             seat_reward=reward,
+            episode_info={key: info[key] for key in self.env.episode_metrics},
         )
         return state.replace(env_state=env_state, obs=obs), transition
 
@@ -448,6 +453,8 @@ class PPO:
             metrics.update(seats.outcome_metrics(done, traj.seat_reward))
         else:
             metrics["episode_return"] = jnp.where(count > 0, (traj.episode_return * done).sum() / denom, jnp.nan)
+        for key, value in traj.episode_info.items():
+            metrics[f"episode_{key}"] = jnp.where(count > 0, (value * done).sum() / denom, jnp.nan)
         return metrics
 
     # -- whole runs ----------------------------------------------------------------

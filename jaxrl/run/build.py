@@ -46,7 +46,10 @@ def standard_callbacks(config: TrainConfig, algo: Algorithm, meta: dict[str, Any
     losses = tuple(name for name in algo.checked_metrics if name.endswith("loss"))
     callbacks.append(DivergenceCallback(losses, stop=config.stop_on_divergence))
     if checkpoints:
-        metric = "eval/elo" if algo.env.num_players > 1 else "eval/episode_return"
+        # The best checkpoint follows what the env is about: Elo in games, the score in a puzzle.
+        scored = algo.env.episode_metrics
+        metric = ("eval/elo" if algo.env.num_players > 1
+                  else f"eval/episode_{scored[0]}" if scored else "eval/episode_return")
         best = meta.get("best_eval") or {}
         callbacks.append(CheckpointCallback(
             config.checkpoint_every, best=best.get("value") if best.get("metric") == metric else None, metric=metric,
@@ -138,6 +141,7 @@ def build_trainer(
         display=display,
         num_seeds=config.num_seeds,
         updates_per_epoch=config.updates_per_epoch,
+        epoch_seconds=config.epoch_seconds,
         # Carried over a resume: the W&B run to continue and the best evaluation so far.
         metadata={
             "config": config_to_dict(config), "backend": algo.backend.to_dict(),

@@ -62,9 +62,10 @@ class Callback:
 class EvaluationCallback(Callback):
     """Every ``every`` epochs, the deterministic policy plays ``episodes`` fresh episodes.
 
-    Logs ``eval/episode_return`` (mean over episodes and seeds) and
-    ``eval/episode_length``; with several seeds also ``eval/episode_return_std``
-    across seeds.
+    Logs ``eval/episode_return`` (mean over episodes and seeds),
+    ``eval/episode_length`` and ``eval/episode_<key>`` for the env's
+    `episode_metrics` (a puzzle's game score); with several seeds also
+    ``eval/episode_return_std`` across seeds.
     """
 
     def __init__(self, every: int, episodes: int, seed: int = 0):
@@ -91,6 +92,8 @@ class EvaluationCallback(Callback):
             "eval/episode_return": float(per_seed.mean()),
             "eval/episode_length": float(np.mean(result["length"])),
         }
+        for name in algo.env.episode_metrics:
+            out[f"eval/episode_{name}"] = float(np.mean(result[name]))
         if trainer.num_seeds > 1:
             out["eval/episode_return_std"] = float(per_seed.std())
         return out

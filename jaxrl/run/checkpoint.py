@@ -15,6 +15,7 @@ import datetime
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,94 @@ def committed_steps(directory: str | Path) -> list[int]:
 def _orbax():
     import orbax.checkpoint as ocp
 
-    # orbax logs every save at INFO, and a failed save's traceback at ERROR, through absl; our own
-    # line says what failed. JAXRL_DEBUG=1 shows what orbax says.
-    absl = logging.getLogger("absl")
-    if not os.environ.get("JAXRL_DEBUG") and absl.level < logging.CRITICAL:
-        absl.setLevel(logging.CRITICAL)
+    # orbax logs every save at INFO, and a failed save's traceback at ERROR, through absl; the
+    # writes of a failed save that were still in flight end as unretrieved asyncio task errors.
+    # Our own line says what failed; JAXRL_DEBUG=1 shows what orbax says.
+    if not os.environ.get("JAXRL_DEBUG"):
+        for name in ("absl", "asyncio"):
+            if logging.getLogger(name).level < logging.CRITICAL:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
     return ocp
+
+
+_CLOSED_LOOP = "RuntimeError: Event loop is closed"
+
+
+class QuietStderr:
+    """``sys.stderr`` without the tracebacks of writes that finish after their event loop closed.
+
+    When a save fails (a full disk), TensorStore still completes the writes in
+    flight and calls back into orbax's event loop, which is closed by then; each
+    callback prints a traceback ending in ``RuntimeError: Event loop is closed``
+    (dozens per failed save). The run has already said in one line what failed;
+    every other traceback, and everything else, passes through unchanged.
+    """
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self._pending = ""  # an incomplete line
+        self._block: list[str] | None = None  # the lines of a traceback being read
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            self._line(line + "\n")
+        if self._block is None and self._pending and not self._pending.startswith("Traceback"[: len(self._pending)]):
+            self._stream.write(self._pending)
+            self._pending = ""
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        if self._block is None:
+            if line.startswith("Traceback (most recent call last):"):
+                self._block = [line]
+            else:
+                self._stream.write(line)
+            return
+        self._block.append(line)
+        if line[:1] not in (" ", "\t"):  # the exception line closes the traceback
+            block, self._block = self._block, None
+            if line.strip() != _CLOSED_LOOP:
+                self._stream.write("".join(block))
+            else:
+                self.dropped += 1
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def release(self) -> None:
+        """Write out whatever is held back (at exit: a traceback cut short is still shown)."""
+        try:
+            if self._block is not None:
+                self._stream.write("".join(self._block))
+                self._block = None
+            self._stream.write(self._pending)
+            self._pending = ""
+            self._stream.flush()
+        except (OSError, ValueError):  # the stream is closed already
+            return
+        if self.dropped:
+            # Writes still in flight call back while the interpreter shuts down, when Python prints
+            # straight to file descriptor 2; after a failed save nothing more of ours is to come.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def quiet_stderr() -> None:
+    """Install `QuietStderr` (the command line does; JAXRL_DEBUG=1 keeps every traceback)."""
+    if not os.environ.get("JAXRL_DEBUG") and not isinstance(sys.stderr, QuietStderr):
+        import atexit
+
+        sys.stderr = QuietStderr(sys.stderr)
+        atexit.register(sys.stderr.release)
 
 
 def metadata(config: dict[str, Any], env_name: str, env_version: int, update: int, env_steps: int, **fields) -> dict:

@@ -14,7 +14,15 @@ import jax.numpy as jnp
 
 from jaxrl import seats
 from jaxrl.algorithm import Agent, Algorithm
-from jaxrl.games import both_seats, fixed_opponents, from_opponent, run_episodes
+from jaxrl.games import (
+    both_seats,
+    fixed_opponents,
+    from_opponent,
+    greedy_player,
+    play_episodes,
+    random_opponent,
+    run_episodes,
+)
 
 
 def max_episode_steps(env_params: Any, default: int = 10_000) -> int:
@@ -78,4 +86,24 @@ def game_rates(
     return out
 
 
-__all__ = ["game_rates", "has_seed_axis", "make_evaluator", "max_episode_steps", "seed_state"]
+def baseline_episodes(env: Any, env_params: Any, key: jax.Array, episodes: int) -> dict[str, dict[str, Any]]:
+    """Single-player envs with a mask (puzzles): ``episodes`` fresh episodes of each fixed player, on device.
+
+    Returns ``{"random": ..., "greedy": ...}`` (`random_opponent`, `greedy_player`), each
+    with per-episode ``return``, ``length`` and the env's `episode_metrics` (numpy arrays).
+    """
+    max_steps = max_episode_steps(env_params)
+    out = {}
+    for name, player in (("random", random_opponent(env, env_params)), ("greedy", greedy_player(env, env_params))):
+        key, play_key = jax.random.split(key)
+
+        def choose(key, moves, state, obs, mask, player=player):
+            return jax.vmap(player)(jax.random.split(key, episodes), state)
+
+        result = jax.jit(lambda k, choose=choose: play_episodes(env, env_params, choose, k, episodes, max_steps))(play_key)
+        result = jax.device_get(result)
+        out[name] = {"return": result.returns[:, 0], "length": result.length, **result.info}
+    return out
+
+
+__all__ = ["baseline_episodes", "game_rates", "has_seed_axis", "make_evaluator", "max_episode_steps", "seed_state"]

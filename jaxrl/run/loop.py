@@ -50,6 +50,48 @@ def epoch_updates(remaining_updates: int, requested: int) -> list[int]:
     return [size] * full + ([tail] if tail else [])
 
 
+class EpochSizer:
+    """How many updates each epoch runs: a fixed count, or (``"auto"``) enough for a target wall time.
+
+    ``auto`` compiles a one-update program and dispatches it as often as an
+    epoch needs (the dispatches are asynchronous and queue on the device, so
+    the host still syncs once per epoch). The first epoch runs one update; each
+    later one is sized from the last epoch's measured seconds per update,
+    growing at most 4x per epoch, so a fast configuration ramps up within a
+    few epochs and a slow one never queues more than about ``seconds`` of work
+    ahead of a stop request.
+    """
+
+    GROWTH = 4
+
+    def __init__(self, requested: int | str, seconds: float = 2.0):
+        self.auto = requested == "auto"
+        self.requested = 1 if self.auto else int(requested)
+        self.seconds = seconds
+        self._next = self._proposed = 1  # auto: the first epoch runs one update
+
+    @property
+    def room(self) -> int:
+        """Updates the compiled program has room for."""
+        return self.requested
+
+    def size(self, remaining: int) -> int:
+        """Updates of the next epoch, with ``remaining`` updates left in the run."""
+        if not self.auto:
+            return max(1, min(self.requested, remaining))
+        return max(1, min(self._next, remaining))
+
+    def observe(self, updates: int, seconds: float) -> None:
+        """An epoch of ``updates`` took ``seconds`` of wall time: size the next ones from it."""
+        if self.auto and updates > 0 and seconds > 0:
+            self._proposed = max(1, min(int(self.seconds * updates / seconds), self.GROWTH * updates))
+
+    def agree(self) -> None:
+        """Adopt the size proposed by the last `observe`, the same on every process (a collective step)."""
+        if self.auto:
+            self._next = sharding.process_max(self._proposed)
+
+
 @dataclass
 class TrainingComponents:
     """Everything the loop composes: the algorithm and what runs around it on the host."""
@@ -60,7 +102,8 @@ class TrainingComponents:
     checkpointer: Checkpointer | None = None
     display: Display | None = None
     num_seeds: int = 1
-    updates_per_epoch: int = 10
+    updates_per_epoch: int | str = 10  # or "auto": sized by wall time (EpochSizer)
+    epoch_seconds: float = 2.0  # the target of "auto"
     metadata: dict[str, Any] = field(default_factory=dict)  # resolved config etc., saved with checkpoints
     log: TextIO | None = None  # train.log, when the display draws a live bar on the terminal
     report: Any = print
@@ -78,7 +121,9 @@ def epoch_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     counts = np.array([r.get("episodes") or 0.0 for r in records], dtype=np.float64)
     if counts.sum() > 0:
         summary["episodes"] = float(counts.sum())
-        for key in ("episode_return", "episode_length"):
+        # Means over the episodes of one update (return, length, a puzzle's score), not spreads or per-seed values.
+        pooled = [k for k in summary if k.startswith("episode_") and "/" not in k and not k.endswith("_std")]
+        for key in pooled:
             values = np.array([r.get(key, np.nan) for r in records], dtype=np.float64)
             ok = counts > 0
             summary[key] = float(np.nansum(values[ok] * counts[ok]) / counts[ok].sum())
@@ -307,7 +352,29 @@ class Trainer:
     def _needs_state(self, epoch: int) -> bool:
         return any(callback.needs_state(self, epoch) for callback in self.components.callbacks)
 
-    def _epochs(self, compiled, room: int, sizes: list[int]) -> dict[str, Any] | None:
+    def _launch(self, compiled, state: State, updates: int) -> tuple[State, list]:
+        """Dispatch ``updates`` updates (one call, or several of a smaller program); nothing waits."""
+        room, parts = self._sizer.room, []
+        for start in range(0, updates, room):
+            active = min(room, updates - start)
+            state, metrics, params_finite = compiled(state, np.int32(active))
+            parts.append((metrics, params_finite, active))
+        return state, parts
+
+    def _pull(self, parts: list) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Metrics ``[num_seeds, updates]`` and finiteness flags of a launched epoch (waits for it)."""
+        room = self._sizer.room
+        pulled = jax.device_get([(metrics, finite) for metrics, finite, _ in parts])
+        # Each program has room for `room` updates; only the first `active` ran.
+        metrics = {
+            name: np.concatenate(
+                [np.asarray(m[name]).reshape(self.num_seeds, room)[:, :active]
+                 for (m, _), (_, _, active) in zip(pulled, parts)], axis=1)
+            for name in pulled[0][0]
+        }
+        return metrics, np.stack([np.all(finite) for _, finite in pulled])
+
+    def _epochs(self, compiled) -> dict[str, Any] | None:
         """Runs the epochs, pipelined: while the host logs epoch n, the device already runs n + 1.
 
         The state is donated to the next epoch, so epoch n + 1 is dispatched
@@ -323,25 +390,30 @@ class Trainer:
         """
         last_record = None
         save_seconds: float | None = None
-        arrived = time.perf_counter()
         steps_per_update = self.algo.steps_per_update * self.num_seeds
+        total, sizer = self.algo.num_updates, self._sizer
         updates_run, seconds_run = 0, 0.0
-        num_epochs = len(sizes)
-        inflight = compiled(self.state, np.int32(sizes[0]))
-        for epoch in range(1, num_epochs + 1):
-            active = sizes[epoch - 1]
+
+        def launch(state: State, after: int) -> tuple[State, list, int, int]:
+            size = sizer.size(total - after)
+            return (*self._launch(compiled, state, size), size, after + size)
+
+        arrived = time.perf_counter()
+        inflight = launch(self.state, self.update)
+        epoch = 0
+        while inflight is not None:
+            epoch += 1
             self.epoch = epoch
-            self.is_last_epoch = epoch == num_epochs
-            state, metrics, params_finite = inflight
+            state, parts, active, end = inflight
             inflight = None
+            self.is_last_epoch = end >= total
             pipelined = not self.is_last_epoch and self._stop_reason is None and not self._needs_state(epoch)
             if pipelined:
-                inflight = compiled(state, np.int32(sizes[epoch]))  # donates `state`: nothing below may read it
-            metrics, params_finite = jax.device_get((metrics, params_finite))  # waits for epoch `epoch`
+                inflight = launch(state, end)  # donates `state`: nothing below may read it
+            metrics, params_finite = self._pull(parts)  # waits for epoch `epoch`
             now = time.perf_counter()
             epoch_seconds, arrived = now - arrived, now
-            # The epoch program has room for `room` updates; only the first `active` ran.
-            metrics = {name: np.asarray(v).reshape(self.num_seeds, room)[:, :active] for name, v in metrics.items()}
+            sizer.observe(active, epoch_seconds)
             self._check_finite(metrics, params_finite, active)
             self._update = int(np.max(metrics["update"]))
             self.state = None if pipelined else state
@@ -358,16 +430,13 @@ class Trainer:
             save_seconds = self._save_requested()
             if display is not None and not self.is_last_epoch and self._stop_reason is None:
                 display.update(last_record, log=self.components.log)
+            sizer.agree()  # where every process is at the same step, beside the stop check
             if sharding.any_process(self._stop_reason is not None):
                 self.request_stop("stop requested on another process")
-                if inflight is None:
-                    break
-                continue  # the epoch already running finishes; its state is kept and saved
+                continue  # an epoch already running finishes; its state is kept and saved
             if inflight is None and not self.is_last_epoch:
                 arrived = time.perf_counter()
-                inflight = compiled(self.state, np.int32(sizes[epoch]))
-        if inflight is not None:  # never left behind; kept for safety
-            self.state = inflight[0]
+                inflight = launch(self.state, end)
         return last_record
 
     def run(self) -> int:
@@ -377,10 +446,17 @@ class Trainer:
         if remaining <= 0:
             self.report(f"nothing to do: {self.update} updates already done ({self.algo.num_updates} in the run)")
             return EXIT_OK
-        sizes = epoch_updates(remaining, components.updates_per_epoch)
-        room, num_epochs = sizes[0], len(sizes)
-        compiled = self._epoch_fn(room)
-        self.report(f"compiled the epoch function ({room} updates per epoch, {num_epochs} epochs) in {self.compile_seconds:.1f}s")
+        self._sizer = EpochSizer(components.updates_per_epoch, components.epoch_seconds)
+        if self._sizer.auto:
+            compiled = self._epoch_fn(self._sizer.room)
+            self.report(f"compiled the update function in {self.compile_seconds:.1f}s "
+                        f"(--updates-per-epoch auto: epochs of about {components.epoch_seconds:g}s)")
+        else:
+            sizes = epoch_updates(remaining, self._sizer.requested)
+            compiled = self._epoch_fn(sizes[0])
+            self._sizer.requested = sizes[0]
+            self.report(f"compiled the epoch function ({sizes[0]} updates per epoch, {len(sizes)} epochs) "
+                        f"in {self.compile_seconds:.1f}s")
 
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         for s in previous:
@@ -389,7 +465,7 @@ class Trainer:
         failure: Exception | None = None
         last_record: dict[str, Any] | None = None
         try:
-            last_record = self._epochs(compiled, room, sizes)
+            last_record = self._epochs(compiled)
             if self._stop_reason is not None:
                 reason, code = "stopped", self._stop_code
         except (NonFiniteError, RunDataError) as error:
@@ -414,4 +490,4 @@ class Trainer:
         return code
 
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Trainer", "TrainingComponents", "epoch_updates"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "EpochSizer", "Trainer", "TrainingComponents", "epoch_updates"]

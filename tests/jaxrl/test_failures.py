@@ -292,3 +292,71 @@ def test_a_real_full_disk_stops_the_run_with_one_line(tiny_disk, cli_env):
     committed = committed_steps(run_dir / "checkpoints")
     assert committed and f"the last good checkpoint, update {committed[-1]}, is kept" in errors[0]
     assert not list((run_dir / "checkpoints").rglob("*orbax-checkpoint-tmp*")), "temporaries left behind"
+    assert "Traceback" not in result.stdout + result.stderr and "asyncio" not in result.stderr, runs.describe(result)
+
+
+def test_quiet_stderr_drops_only_the_closed_event_loop_tracebacks():
+    import io
+
+    from jaxrl.run.checkpoint import QuietStderr
+
+    closed = ('Traceback (most recent call last):\n  File "asyncio/base_events.py", line 806, in call_soon_threadsafe\n'
+              "    self._check_closed()\nRuntimeError: Event loop is closed\n")
+    other = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: a real error\n'
+    sink = io.StringIO()
+    quiet = QuietStderr(sink)
+    for text in ("warning: one\n", closed, "partial ", "line\n", other[:20], other[20:], closed[:40], closed[40:]):
+        quiet.write(text)
+    quiet.flush()
+    assert sink.getvalue() == "warning: one\npartial line\n" + other
+    assert quiet.dropped == 2
+    quiet.write("Traceback (most recent call last):\n  cut short")
+    quiet.release()  # what is held back at exit is still shown
+    assert sink.getvalue().endswith("Traceback (most recent call last):\n  cut short")
+
+
+def test_yaml_and_flags_take_auto_epochs(tmp_path, capsys):
+    from jaxrl.train import parse_args
+
+    path = tmp_path / "my.yaml"
+    path.write_text("updates_per_epoch: auto\nepoch_seconds: 5\n")
+    config = parse_args(["--config", str(path)])
+    assert (config.updates_per_epoch, config.epoch_seconds) == ("auto", 5.0)
+    assert parse_args(["--updates-per-epoch", "auto"]).updates_per_epoch == "auto"
+    assert parse_args(["--updates-per-epoch", "1e2"]).updates_per_epoch == 100
+    path.write_text("updates_per_epoch: often\n")
+    line = one_line_error(capsys, ["--config", str(path), "--run-dir", str(tmp_path / "run")])
+    assert "updates_per_epoch: 'often' is not an integer or 'auto'" in line
+    line = one_line_error(capsys, ["--updates-per-epoch", "auto", "--epoch-seconds", "0", "--run-dir", str(tmp_path / "r")])
+    assert "--epoch-seconds must be a positive number of seconds" in line
+
+
+def test_sigint_in_a_slow_configuration_is_answered_within_seconds_with_auto_epochs(tmp_path, cli_env):
+    """~0.3 s an update on a 2-core CPU: a fixed epoch of 64 updates would hold a stop for ~20 s."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    args = ["--num-envs", "1024", "--num-steps", "64", "--total-timesteps", "2e7", "--updates-per-epoch", "auto",
+            "--epoch-seconds", "1", "--eval-every", "0", "--checkpoint-every", "0", "--no-plot", "--run-dir", run_dir]
+    metrics = run_dir / "metrics.jsonl"
+    with open(tmp_path / "stdout.txt", "w") as out, open(tmp_path / "stderr.txt", "w") as err:
+        process = runs.start("jaxrl.train", args, cli_env, out, err)
+        try:
+            # Wait until the epochs have grown to their target size, then ask to stop.
+            grown = runs.wait_for(lambda: metrics.exists() and metrics.read_text().count("\n") >= 8, 240, process)
+            assert grown, f"training did not get going (exit {process.poll()})"
+            asked = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+            answered = time.monotonic() - asked
+        finally:
+            if process.poll() is None:
+                process.kill()
+    stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+    assert code == 130, f"exit {code}\n{stdout}\n{stderr}"
+    assert answered < 8.0, f"took {answered:.1f}s to stop\n{stdout}"
+    records = runs.read_metrics(run_dir)
+    assert [r["update"] for r in records] == list(range(1, records[-1]["update"] + 1))
+    assert runs.committed_steps(run_dir / "checkpoints") == [records[-1]["update"]]
+    assert "Traceback" not in stdout + stderr

@@ -11,7 +11,7 @@ from jaxrl import ppo
 from jaxrl.config import PPOConfig, TrainConfig
 from jaxrl.run.build import build_trainer
 from jaxrl.run.callbacks import Callback
-from jaxrl.run.loop import EXIT_INTERRUPTED, EXIT_OK, epoch_summary, epoch_updates
+from jaxrl.run.loop import EXIT_INTERRUPTED, EXIT_OK, EpochSizer, epoch_summary, epoch_updates
 
 NUM_UPDATES = 12
 UPDATES_PER_EPOCH = 3
@@ -205,3 +205,42 @@ def test_epoch_summary_pools_episodes_over_the_epoch():
     assert summary["episode_return"] == pytest.approx((10 + 3 * 30) / 4)
     assert summary["episode_length"] == pytest.approx((10 + 3 * 20) / 4)
     assert np.isnan(records[1]["episode_return"])  # inputs untouched
+
+
+def test_auto_epochs_grow_to_the_target_time_and_shrink_when_updates_slow_down():
+    sizer = EpochSizer("auto", seconds=2.0)
+    assert sizer.room == 1 and sizer.size(100) == 1  # one update first: nothing is known yet
+    sizes = []
+    for _ in range(6):  # 0.01 s an update: ramps x4 an epoch towards 200 updates
+        size = sizer.size(10_000)
+        sizes.append(size)
+        sizer.observe(size, 0.01 * size)
+        sizer.agree()
+    assert sizes == [1, 4, 16, 64, 200, 200]
+    sizer.observe(200, 20.0)  # now 0.1 s an update
+    sizer.agree()
+    assert sizer.size(10_000) == 20
+    assert sizer.size(7) == 7  # never past the end of the run
+    sizer.observe(1, 60.0)  # slower than the target: still at least one update
+    sizer.agree()
+    assert sizer.size(10) == 1
+    fixed = EpochSizer(16)
+    fixed.observe(16, 100.0)
+    fixed.agree()
+    assert (fixed.room, fixed.size(100), fixed.size(5)) == (16, 16, 5)
+
+
+def test_auto_epochs_run_every_update_once_with_one_compile():
+    config = PPOConfig(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 11, num_minibatches=2, update_epochs=1)
+    algo = ppo.make(config)
+    recorder, reports = RecordingLogger(), []
+    trainer = build_trainer(run_config(algo, updates_per_epoch="auto", epoch_seconds=0.05), algo=algo,
+                            state=algo.init(jax.random.PRNGKey(0)), loggers=[recorder], report=reports.append)
+    assert trainer.run() == EXIT_OK
+    assert trainer.traces == 1
+    assert any("--updates-per-epoch auto" in line for line in reports)
+    assert [r["update"] for r in recorder.records] == list(range(1, 12))
+    epochs = [r["epoch"] for r in recorder.records]
+    assert epochs[:2] == [1, 2] and epochs == sorted(epochs)  # the first epochs run one update each
+    pure_state, _ = jax.jit(algo.train)(jax.random.PRNGKey(0))
+    chex.assert_trees_all_close(trainer.state.params, pure_state.params, rtol=1e-5, atol=1e-6)
