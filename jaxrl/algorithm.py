@@ -65,6 +65,10 @@ class Algorithm(Protocol):
         """Env steps one update takes, per seed (``env_steps = update * steps_per_update``)."""
         ...
 
+    def describe(self) -> str:
+        """One line on what an update does (batch, search, ...), for the run's start-up summary."""
+        ...
+
     def init(self, key: jax.Array) -> State:
         """A fresh training state (``update`` 0)."""
         ...

@@ -3,6 +3,11 @@
 Every run-level field is documented once, here (the algorithms document
 theirs in their own ``config.py``). Also the conversions to and from the
 flat dicts of YAML files and checkpoints, and the checks a resume makes.
+
+A `TrainConfig` holds one config per algorithm of `jaxrl.registry.ALGORITHMS`
+(a field named like it); ``algo`` picks the one that runs, and only that one
+is written to files and shown as flags. Flat dicts (YAML, flags) mix the
+run-level fields with the selected algorithm's.
 """
 
 from __future__ import annotations
@@ -13,24 +18,28 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jaxrl.alphazero.config import AlphaZeroConfig
 from jaxrl.errors import ConfigError
 from jaxrl.ppo.config import PPOConfig, preset, validate
+from jaxrl.registry import ALGORITHMS, algorithm_entry
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run: the algorithm plus everything the host loop does around it."""
 
-    algo: Literal["ppo"] = "ppo"
-    """The learning algorithm (see `jaxrl.registry.ALGORITHMS`)."""
+    algo: Literal["ppo", "alphazero"] = "ppo"
+    """The learning algorithm (see `jaxrl.registry.ALGORITHMS`); its flags follow it (--algo alphazero --help)."""
     ppo: PPOConfig = PPOConfig()
     """PPO's configuration (its flags appear without a prefix: --lr, --num-envs, ...)."""
+    alphazero: AlphaZeroConfig = AlphaZeroConfig()
+    """AlphaZero's configuration (with --algo alphazero its flags appear without a prefix)."""
     seed: int = 0
     """Random seed; seed i of --num-seeds uses key split i of it."""
     num_seeds: int = 1
     """Independent agents trained side by side (vmapped) in one run."""
     run_dir: str | None = None
-    """Run directory (default: runs/<env>-ppo-<timestamp>)."""
+    """Run directory (default: runs/<env>-<algo>-<timestamp>)."""
     resume: str | None = None
     """Continue the run in this directory from its latest checkpoint (bare --resume: --run-dir)."""
     config: str | None = None
@@ -90,26 +99,44 @@ class TrainConfig:
         """The config of the algorithm ``algo`` names (the field of that name)."""
         return getattr(self, self.algo)
 
+    def with_algo(self, algo: str, algo_config: Any) -> TrainConfig:
+        """This config running ``algo`` with ``algo_config``."""
+        algorithm_entry(algo)
+        return dataclasses.replace(self, algo=algo, **{algo: algo_config})
+
+
+def preset_config(algo: str = "ppo", env: str | None = None, **changes: Any) -> TrainConfig:
+    """A TrainConfig running ``algo`` on ``env`` (default: the algorithm's) with that env's preset."""
+    entry = algorithm_entry(algo)
+    return TrainConfig(**changes).with_algo(algo, entry.preset(env or entry.default_env))
+
+
+def run_field_names() -> list[str]:
+    """The run-level fields of TrainConfig (those not of an algorithm)."""
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ALGORITHMS]
+
 
 # Fields a resumed run may change; every other field must equal the checkpoint's.
 RESUME_FREE_FIELDS = frozenset({
     "total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "epoch_seconds", "display_interval", "eval_every",
     "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
     "stop_on_divergence", "deterministic", "checkpoint_every", "keep_checkpoints", "fused_gradient",
-    "narrow_matmuls", "tensorboard", "wandb", "wandb_project", "plot", "devices", "coordinator_address",
+    "narrow_matmuls", "eval_num_simulations", "tensorboard", "wandb", "wandb_project", "plot", "devices", "coordinator_address",
     "num_processes", "process_id",
 })
 
 
 def flat_fields(config: TrainConfig) -> dict[str, Any]:
-    """All fields of a TrainConfig with the PPO ones un-nested: {'lr': ..., 'seed': ...}."""
-    out = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "ppo"}
-    out.update({f.name: getattr(config.ppo, f.name) for f in dataclasses.fields(config.ppo)})
+    """The run-level fields and the selected algorithm's, un-nested: {'algo': 'ppo', 'lr': ..., 'seed': ...}."""
+    out = {name: getattr(config, name) for name in run_field_names()}
+    cfg = config.algo_config
+    out.update({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
     return out
 
 
-def field_names() -> list[str]:
-    return list(flat_fields(TrainConfig()))
+def field_names(algo: str = "ppo") -> list[str]:
+    """The flat field names (flags, YAML keys) of a run of ``algo``."""
+    return list(flat_fields(TrainConfig(algo=algo)))
 
 
 def parse_int(text: str) -> int:
@@ -126,9 +153,9 @@ def parse_int(text: str) -> int:
         return int(value)
 
 
-def _field_types() -> dict[str, Any]:
+def _field_types(algo: str) -> dict[str, Any]:
     hints = typing.get_type_hints(TrainConfig)
-    hints.update(typing.get_type_hints(PPOConfig))
+    hints.update(typing.get_type_hints(algorithm_entry(algo).config))
     return hints
 
 
@@ -197,53 +224,68 @@ def _coerce(value: Any, kind: Any) -> Any:
 
 
 def config_from_dict(data: dict[str, Any], base: TrainConfig | None = None, source: str = "config") -> TrainConfig:
-    """Apply a (flat or {'ppo': {...}}-nested) dict of field values to ``base``.
+    """Apply a dict of field values (flat, or with the algorithm's nested: {'ppo': {...}}) to ``base``.
 
-    Keys may use dashes or underscores; unknown keys raise ConfigError with a suggestion.
-    A ``backend`` entry (the choices a run resolved for its devices, written
-    beside the config for the reader) is derived, not configuration, and is skipped.
+    Keys may use dashes or underscores; unknown keys raise ConfigError with a suggestion. An
+    ``algo`` other than ``base``'s starts from that algorithm's preset for the env. A
+    ``backend`` entry (the choices a run resolved for its devices, written beside the config for
+    the reader) is derived, not configuration, and is skipped.
     """
     import difflib
 
     base = base or TrainConfig()
-    flat = dict(data)
+    flat = {k.replace("-", "_"): v for k, v in data.items()}
     flat.pop("backend", None)
-    flat.update(flat.pop("ppo", None) or {})
-    flat = {k.replace("-", "_"): v for k, v in flat.items()}
+    algo = flat.get("algo", base.algo)
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"{source}: algo: {algo!r} is not one of {', '.join(ALGORITHMS)}")
+    sections = {name: flat.pop(name) for name in ALGORITHMS if name in flat}
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"{source}: {name}: expected a mapping of {name}'s fields, got {section!r}")
+        if name == algo:
+            flat = {**{k.replace("-", "_"): v for k, v in section.items()}, **flat}
+    if algo != base.algo:
+        env = flat.get("env", base.algo_config.env)
+        base = base.with_algo(algo, algorithm_entry(algo).preset(str(env)))
     defaults = flat_fields(base)
     for key in flat:
         if key not in defaults:
             close = difflib.get_close_matches(key, list(defaults), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
+            other = [name for name in ALGORITHMS if name != algo and key in field_names(name)]
+            if other and not close:
+                hint = f"; it is a field of {other[0]}, not of {algo}"
             raise ConfigError(f"unknown key '{key}' in {source}{hint}")
-    ppo_names = {f.name for f in dataclasses.fields(PPOConfig)}
-    kinds = _field_types()
+    algo_names = {f.name for f in dataclasses.fields(base.algo_config)}
+    kinds = _field_types(algo)
     values = {}
     for key, value in flat.items():
         try:
             values[key] = _coerce(value, kinds[key])
         except ValueError as error:
             raise ConfigError(f"{source}: {key}: {error}") from None
-    ppo_changes = {k: v for k, v in values.items() if k in ppo_names}
-    run_changes = {k: v for k, v in values.items() if k not in ppo_names}
-    return dataclasses.replace(base, ppo=base.ppo.replace(**ppo_changes), **run_changes)
+    algo_changes = {k: v for k, v in values.items() if k in algo_names}
+    run_changes = {k: v for k, v in values.items() if k not in algo_names}
+    return dataclasses.replace(base, **run_changes).with_algo(algo, base.algo_config.replace(**algo_changes))
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """Plain-YAML/JSON form: nested {'ppo': {...}, ...}, tuples as lists."""
+    """Plain-YAML/JSON form: the run fields and the selected algorithm's nested ({'ppo': {...}}), tuples as lists."""
 
     def plain(value):
         if isinstance(value, tuple):
             return [plain(v) for v in value]
         return value
 
-    out = {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name != "ppo"}
-    out["ppo"] = {f.name: plain(getattr(config.ppo, f.name)) for f in dataclasses.fields(config.ppo)}
+    out = {name: plain(getattr(config, name)) for name in run_field_names()}
+    cfg = config.algo_config
+    out[config.algo] = {f.name: plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     return out
 
 
 def validate_run(config: TrainConfig, num_devices: int = 1) -> None:
-    validate(config.ppo, num_devices)
+    algorithm_entry(config.algo).validate(config.algo_config, num_devices)
     if config.updates_per_epoch != "auto" and (
         not isinstance(config.updates_per_epoch, int) or config.updates_per_epoch <= 0
     ):
@@ -265,6 +307,8 @@ def validate_run(config: TrainConfig, num_devices: int = 1) -> None:
 
 def resume_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
     """'field: old -> new' for every computation-changing field that differs."""
+    if saved.algo != new.algo:
+        return [f"algo: {saved.algo!r} -> {new.algo!r}"]
     old_fields, new_fields = flat_fields(saved), flat_fields(new)
     return [
         f"{key}: {old_fields[key]!r} -> {new_fields[key]!r}"
@@ -274,6 +318,7 @@ def resume_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
 
 
 __all__ = [
-    "ConfigError", "PPOConfig", "RESUME_FREE_FIELDS", "TrainConfig", "config_from_dict", "config_to_dict",
-    "field_names", "flat_fields", "preset", "resume_differences", "validate", "validate_run",
+    "AlphaZeroConfig", "ConfigError", "PPOConfig", "RESUME_FREE_FIELDS", "TrainConfig", "config_from_dict",
+    "config_to_dict", "field_names", "flat_fields", "preset", "preset_config", "resume_differences",
+    "run_field_names", "validate", "validate_run",
 ]

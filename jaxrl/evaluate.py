@@ -16,9 +16,8 @@ import jax
 import numpy as np
 
 from jaxrl.config import ConfigError
-from jaxrl.games import run_episodes
 from jaxrl.run.checkpoint import CheckpointError
-from jaxrl.run.evaluation import baseline_episodes, game_rates, max_episode_steps, seed_state
+from jaxrl.run.evaluation import baseline_episodes, game_rates, make_evaluator, seed_state
 from jaxrl.run.policy import load_policy
 from jaxrl.run.rundir import restore_run
 
@@ -43,18 +42,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--episodes must be positive, got {args.episodes}")
         if args.games <= 0 or args.minimax_depth < 0:
             raise ConfigError(f"--games must be positive and --minimax-depth >= 0, got {args.games}, {args.minimax_depth}")
-        act = load_policy(args.run_dir, deterministic=not args.stochastic)
+        algo, state, _ = restore_run(args.run_dir)
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    algo = act.algo
+    agent = algo.agent(seed_state(state))
     env, env_params = algo.eval_env()
     if env.num_players > 1:
-        return _print_game_rates(args)
-    policy = lambda obs, mask, key: act(obs, key, mask)  # noqa: E731
-    result = jax.jit(lambda key: run_episodes(env, env_params, policy, key, args.episodes, max_episode_steps(env_params)))(
-        jax.random.PRNGKey(args.seed)
-    )
+        return _print_game_rates(args, algo, agent)
+    evaluate = make_evaluator(algo, args.episodes, deterministic=not args.stochastic)
+    result = evaluate(agent, jax.random.PRNGKey(args.seed))
     returns = jax.device_get(result["return"])
     print(f"{algo.config.env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over {args.episodes} episodes")
     if not (args.baselines or env.episode_metrics):
@@ -78,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_game_rates(args) -> int:
-    algo, state, _ = restore_run(args.run_dir)
-    agent = algo.agent(seed_state(state))
+def _print_game_rates(args, algo, agent) -> int:
     rates = game_rates(algo, agent, jax.random.PRNGKey(args.seed), args.games, args.minimax_depth,
                        greedy=not args.stochastic)
     policy = "sampled" if args.stochastic else "greedy"

@@ -20,18 +20,17 @@ from typing import Any, TextIO
 from jaxrl import backend, sharding
 from jaxrl.config import (
     ConfigError,
-    PPOConfig,
     TrainConfig,
     config_from_dict,
     field_names,
     parse_int,
-    preset,
+    preset_config,
     resume_differences,
     validate_run,
 )
 from jaxrl.errors import RunDataError, storage_cause
 from jaxrl.plot import plot_runs
-from jaxrl.registry import ALGORITHMS, make_algorithm
+from jaxrl.registry import ALGORITHMS, algorithm_entry, make_algorithm
 from jaxrl.run.build import build_trainer
 from jaxrl.run.checkpoint import CheckpointError, NoCheckpointError, quiet_stderr
 from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
@@ -49,18 +48,45 @@ def _flag_value(argv: list[str], flag: str) -> str | None:
     return None
 
 
-def _check_flags(argv: list[str]) -> None:
-    """Reject unknown flags with one line and the closest valid one."""
-    valid = {"--" + name.replace("_", "-") for name in field_names()}
-    valid |= {"--no-" + name[2:] for name in valid} | {"--help", "-h"}
+def _flags(algo: str) -> set[str]:
+    valid = {"--" + name.replace("_", "-") for name in field_names(algo)}
+    return valid | {"--no-" + name[2:] for name in valid} | {"--help", "-h"}
+
+
+def _check_flags(argv: list[str], algo: str) -> None:
+    """Reject unknown flags with one line and the closest valid one (or the algorithm that has it)."""
+    valid = _flags(algo)
     for arg in argv:
         if not arg.startswith("-") or re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", arg):
             continue
         flag = arg.split("=", 1)[0]
         if flag not in valid:
+            others = [name for name in ALGORITHMS if name != algo and flag in _flags(name)]
+            if others:
+                raise ConfigError(f"{flag} is a flag of --algo {others[0]}, not of --algo {algo}")
             close = difflib.get_close_matches(flag, sorted(valid), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else "; see --help"
             raise ConfigError(f"unknown flag {flag}{hint}")
+
+
+_PARSERS: dict[str, type] = {}
+
+
+def _parser_class(algo: str) -> type:
+    """TrainConfig as tyro shows it for ``algo``: the other algorithms' configs hidden, so that the
+    selected one's fields are the unprefixed flags (the field docstrings stay TrainConfig's)."""
+    if algo not in _PARSERS:
+        from typing import Annotated
+
+        import tyro
+
+        hidden = [
+            (name, Annotated[type(getattr(TrainConfig(), name)), tyro.conf.Suppress],
+             dataclasses.field(default=getattr(TrainConfig(), name)))
+            for name in ALGORITHMS if name != algo
+        ]
+        _PARSERS[algo] = dataclasses.make_dataclass(f"TrainConfig_{algo}", hidden, bases=(TrainConfig,), frozen=True)
+    return _PARSERS[algo]
 
 
 def _scientific_int_registry():
@@ -98,12 +124,9 @@ def parse_args(argv: list[str]) -> TrainConfig:
     """Defaults <- env preset <- saved config (resume) <- --config YAML <- flags."""
     import tyro
 
-    _check_flags(argv)
     algo = _flag_value(argv, "--algo")
-    if algo is not None and algo not in ALGORITHMS:
-        close = difflib.get_close_matches(algo, sorted(ALGORITHMS), n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise ConfigError(f"--algo {algo!r} is not an algorithm; {hint}choose one of {', '.join(sorted(ALGORITHMS))}")
+    if algo is not None:
+        algorithm_entry(algo)
     argv = list(argv)
     resume = _flag_value(argv, "--resume")
     if "--resume" in argv and resume is None:  # bare --resume: use --run-dir
@@ -117,24 +140,33 @@ def parse_args(argv: list[str]) -> TrainConfig:
         if not saved.exists():
             raise ConfigError(f"--resume {resume}: no run there ({saved} is missing)")
         base = config_from_dict(load_yaml(str(saved)), source=str(saved))
-    else:
-        env = _flag_value(argv, "--env") or PPOConfig.env
-        base = TrainConfig(ppo=preset(env))
+        if algo is not None and algo != base.algo:
+            raise ConfigError(f"--resume {resume}: the run trained --algo {base.algo}; it cannot continue as --algo {algo}")
     yaml_path = _flag_value(argv, "--config")
+    data = load_yaml(yaml_path) if yaml_path is not None else {}
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    if resume is None:
+        # The algorithm and env pick the preset that YAML values and flags then change.
+        algo = algo or str(data.get("algo", "ppo"))
+        env = _flag_value(argv, "--env") or data.get("env")
+        base = preset_config(algo, None if env is None else str(env))
     if yaml_path is not None:
-        data = load_yaml(yaml_path)
-        if resume is None and "env" in {k.replace("-", "_") for k in data} and _flag_value(argv, "--env") is None:
-            base = TrainConfig(ppo=preset(data.get("env")))
-        base = config_from_dict(data, base, source=yaml_path)
+        base = config_from_dict({**data, "algo": base.algo}, base, source=yaml_path)
+    _check_flags(argv, base.algo)
 
     stderr = io.StringIO()
     try:
         with _scientific_int_registry(), contextlib.redirect_stderr(stderr):
-            config = tyro.cli(
-                TrainConfig, args=argv, default=base, prog="python -m jaxrl.train",
-                description="Train PPO. Flags default to the env's preset (see jaxrl/config.py).",
+            parser = _parser_class(base.algo)
+            entry = algorithm_entry(base.algo)
+            parsed = tyro.cli(
+                parser, args=argv, default=parser(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}),
+                prog="python -m jaxrl.train",
+                description=f"Train with {base.algo}: {entry.description}. Flags default to the env's preset "
+                f"(jaxrl/{base.algo}/config.py); --algo picks the algorithm and its flags.",
                 config=(tyro.conf.OmitArgPrefixes,),
             )
+            config = TrainConfig(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(TrainConfig)})
     except SystemExit as exit_:
         if exit_.code in (0, None):
             raise
@@ -159,11 +191,10 @@ def _summary(config: TrainConfig, algo, run_dir: Path, start_update: int, mesh) 
         f"devices: {sharding.describe(mesh)} x {kinds}, {cfg.num_envs // mesh.size} envs each; jax {jax.__version__}",
         f"backend {algo.backend.platform}: {choices}",
         f"observation {env.observation_space(algo.env_params).shape}, actions {env.action_space(algo.env_params)}",
-        f"batch: {cfg.num_envs} envs x {cfg.num_steps} steps = {cfg.batch_size} per update, "
-        f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}, {cfg.update_epochs} epochs; seeds {config.num_seeds}",
-        f"updates: {cfg.num_updates} ({cfg.num_updates * cfg.batch_size} env steps per seed"
-        + (f"; {cfg.total_timesteps - cfg.num_updates * cfg.batch_size} steps of --total-timesteps short of a whole update are not run"
-           if cfg.total_timesteps % cfg.batch_size else "")
+        f"{algo.describe()}; seeds {config.num_seeds}",
+        f"updates: {algo.num_updates} ({algo.num_updates * algo.steps_per_update} env steps per seed"
+        + (f"; {cfg.total_timesteps - algo.num_updates * algo.steps_per_update} steps of --total-timesteps short of a "
+           "whole update are not run" if cfg.total_timesteps % algo.steps_per_update else "")
         + ")" + (f", resuming after update {start_update}" if start_update else ""),
     ]
     return "\n".join(lines)
@@ -179,7 +210,7 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
         backend.request_determinism()  # before JAX starts its backends, which read XLA's flags
     sharding.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
     cfg = config.algo_config
-    mesh = sharding.make_mesh(config.devices or sharding.default_device_count(cfg.num_envs, cfg.minibatch_size))
+    mesh = sharding.make_mesh(config.devices or sharding.default_device_count(*cfg.device_split_sizes))
     validate_run(config, mesh.size)
     main_process = sharding.is_main_process()
     resuming = config.resume is not None

@@ -104,6 +104,11 @@ class AlphaZeroConfig:
         return self.total_timesteps // self.steps_per_update
 
     @property
+    def device_split_sizes(self) -> tuple[int, ...]:
+        """Sizes a device mesh splits, which the device count must divide: the games."""
+        return (self.num_envs,)
+
+    @property
     def pending_length(self) -> int:
         """Moves each game keeps before they are written to the buffer (see `jaxrl.alphazero.trajectory`)."""
         return self.n_step if self.value_target == "n_step" else self.max_game_length

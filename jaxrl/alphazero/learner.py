@@ -154,6 +154,14 @@ class AlphaZero:
         """Env steps taken so far by one seed, as an exact Python int (host side)."""
         return int(jax.device_get(state.update).max()) * self.steps_per_update
 
+    def describe(self) -> str:
+        """One line on what an update does, for the run's start-up summary."""
+        cfg = self.config
+        search = f"{cfg.search} search of {cfg.num_simulations} simulations"
+        return (f"self-play: {cfg.num_envs} games x {cfg.num_steps} moves per update, each move a {search}; "
+                f"then {cfg.train_steps} gradient steps on {cfg.batch_size} samples of a {cfg.buffer_capacity} buffer; "
+                f"net {cfg.channels}x{cfg.num_blocks}")
+
     def learning_rate(self, update: jax.Array) -> jax.Array:
         """The learning rate of update ``update`` (0-based) under ``lr_schedule``."""
         cfg = self.config

@@ -105,20 +105,24 @@ def _episode_info_zeros(env: Any, params: Any, state: Any, num_episodes: int) ->
 def run_episodes(
     env: Any,
     env_params: Any,
-    act: Callable[[jax.Array, jax.Array | None, jax.Array], jax.Array],
+    policy: Policy,
     key: jax.Array,
     num_episodes: int,
     max_steps: int,
 ) -> dict[str, jax.Array]:
-    """Play ``num_episodes`` episodes at once; ``act(obs [N, ...], mask [N, A] | None, key) -> actions [N]``.
+    """Play ``num_episodes`` episodes at once, each move ``policy(key, state, obs, mask)`` vmapped over them.
 
-    Returns per-episode ``return`` and ``length`` ``[N]`` (seat 0's return for
+    The policy sees the env state (a search simulates from it; most policies read only
+    ``obs``). Returns per-episode ``return`` and ``length`` ``[N]`` (seat 0's return for
     games), and each of the env's `episode_metrics` (e.g. ``score``). Episodes
     still running after ``max_steps`` count what they have.
     """
-    episodes = play_episodes(
-        env, env_params, lambda key, moves, state, obs, mask: act(obs, mask, key), key, num_episodes, max_steps
-    )
+
+    def choose(key, moves, state, obs, mask):
+        keys = jax.random.split(key, obs.shape[0])
+        return jax.vmap(policy, in_axes=(0, 0, 0, None if mask is None else 0))(keys, state, obs, mask)
+
+    episodes = play_episodes(env, env_params, choose, key, num_episodes, max_steps)
     return {"return": episodes.returns[:, 0], "length": episodes.length, **episodes.info}
 
 

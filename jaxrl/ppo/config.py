@@ -98,6 +98,11 @@ class PPOConfig:
         return self.batch_size // self.num_minibatches
 
     @property
+    def device_split_sizes(self) -> tuple[int, ...]:
+        """Sizes a device mesh splits, which the device count must divide: the envs and a minibatch."""
+        return (self.num_envs, self.minibatch_size)
+
+    @property
     def per_env_shuffle(self) -> bool:
         """Whether minibatches are dealt per env (see `shuffle`)."""
         if self.shuffle == "auto":

@@ -209,6 +209,12 @@ class PPO:
         """Env steps taken so far by one seed, as an exact Python int (host side)."""
         return int(jax.device_get(state.update).max()) * self.config.batch_size
 
+    def describe(self) -> str:
+        """One line on what an update does, for the run's start-up summary."""
+        cfg = self.config
+        return (f"batch: {cfg.num_envs} envs x {cfg.num_steps} steps = {cfg.batch_size} per update, "
+                f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}, {cfg.update_epochs} epochs")
+
     # -- init ----------------------------------------------------------------------
     def init(self, key: jax.Array) -> PPOState:
         key, key_net, key_env = jax.random.split(key, 3)

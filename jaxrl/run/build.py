@@ -91,7 +91,7 @@ def build_trainer(
     algo = algo if algo is not None else make_algorithm(config.algo, config.algo_config)
     if mesh is None:
         cfg = config.algo_config
-        mesh = sharding.make_mesh(config.devices or sharding.default_device_count(cfg.num_envs, cfg.minibatch_size))
+        mesh = sharding.make_mesh(config.devices or sharding.default_device_count(*cfg.device_split_sizes))
     main_process = sharding.is_main_process()
     run_dir = Path(run_dir) if run_dir is not None else None
     writes = run_dir is not None and main_process

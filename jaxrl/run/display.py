@@ -61,8 +61,12 @@ def summary_line(record: dict[str, Any], total_steps: int) -> str:
         ("eval/vs_random/win_rate", "vs random"),
         *_minimax_keys(record),
         ("eval/elo", "elo"),
+        ("policy_loss", "p_loss"),
         ("value_loss", "v_loss"),
         ("entropy", "entropy"),
+        ("search_entropy", "search H"),
+        ("root_value", "root v"),
+        ("buffer_size", "buffer"),
         ("approx_kl", "kl"),
     ):
         if key in record and record[key] is not None:

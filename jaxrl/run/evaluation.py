@@ -41,18 +41,15 @@ def seed_state(state: Any, seed: int = 0) -> Any:
 
 
 def make_evaluator(algo: Algorithm, num_episodes: int, deterministic: bool = True):
-    """A jitted ``evaluate(agent, key) -> {"return", "length"}`` (each ``[num_episodes]``) for ``algo``'s env."""
+    """A jitted ``evaluate(agent, key) -> {"return", "length", ...}`` (each ``[num_episodes]``) for ``algo``'s env.
+
+    The policy is the algorithm's own (`Algorithm.agent_policy`) and sees the env state, so a
+    search-based agent plays through its search."""
     env, env_params = algo.eval_env()
     max_steps = max_episode_steps(env_params)
 
     def evaluate(agent: Agent, key: jax.Array) -> dict[str, jax.Array]:
-        policy = algo.agent_policy(agent, greedy=deterministic)
-
-        def act(obs, mask, key):
-            keys = jax.random.split(key, obs.shape[0])
-            return jax.vmap(policy, in_axes=(0, None, 0, None if mask is None else 0))(keys, None, obs, mask)
-
-        return run_episodes(env, env_params, act, key, num_episodes, max_steps)
+        return run_episodes(env, env_params, algo.agent_policy(agent, greedy=deterministic), key, num_episodes, max_steps)
 
     return jax.jit(evaluate)
 
