@@ -94,6 +94,9 @@ class AlphaZeroConfig:
     """Channels of the residual convolution torso."""
     num_blocks: int = 4
     """Residual blocks of the torso."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Compute type of the torso's convolutions (parameters, optimiser, heads and losses stay float32).
+    bfloat16 runs the network about twice as fast on recent GPUs (BENCHMARKS.md); on CPUs it is slower."""
 
     @property
     def steps_per_update(self) -> int:
@@ -186,7 +189,7 @@ def _validate_env(config: AlphaZeroConfig) -> None:
 
 def validate(config: AlphaZeroConfig, num_devices: int = 1) -> None:
     """Raise ConfigError (one line) if ``config`` cannot run."""
-    for key, allowed in (("search", ("gumbel", "muzero")), ("value_target", ("outcome", "monte_carlo", "n_step")),
+    for key, allowed in (("search", ("gumbel", "muzero")), ("dtype", ("float32", "bfloat16")), ("value_target", ("outcome", "monte_carlo", "n_step")),
                          ("lr_schedule", ("constant", "linear", "cosine"))):
         if getattr(config, key) not in allowed:
             raise ConfigError(f"{_flag(key)} must be one of {', '.join(allowed)}; got {getattr(config, key)!r}")

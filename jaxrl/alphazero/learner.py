@@ -112,7 +112,7 @@ class AlphaZero:
         self.backend = backend.resolve()
         self.network = AlphaZeroNet(
             num_actions=self.num_actions, channels=config.channels, num_blocks=config.num_blocks,
-            bounded_value=self.num_players > 1,
+            bounded_value=self.num_players > 1, dtype=jnp.dtype(config.dtype),
         )
         self.search = self._build_search(config.num_simulations)
         self.eval_search = self._build_search(config.eval_num_simulations)
@@ -160,7 +160,7 @@ class AlphaZero:
         search = f"{cfg.search} search of {cfg.num_simulations} simulations"
         return (f"self-play: {cfg.num_envs} games x {cfg.num_steps} moves per update, each move a {search}; "
                 f"then {cfg.train_steps} gradient steps on {cfg.batch_size} samples of a {cfg.buffer_capacity} buffer; "
-                f"net {cfg.channels}x{cfg.num_blocks}")
+                f"net {cfg.channels}x{cfg.num_blocks} {cfg.dtype}")
 
     def learning_rate(self, update: jax.Array) -> jax.Array:
         """The learning rate of update ``update`` (0-based) under ``lr_schedule``."""

@@ -19,13 +19,14 @@ class ResidualBlock(nn.Module):
     """Two 3x3 convolutions with layer norms and a skip connection, ``[N, H, W, C] -> [N, H, W, C]``."""
 
     channels: int
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = nn.Conv(self.channels, (3, 3), padding="SAME")(x)
-        y = nn.relu(nn.LayerNorm()(y))
-        y = nn.Conv(self.channels, (3, 3), padding="SAME")(y)
-        return nn.relu(x + nn.LayerNorm()(y))
+        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(x)
+        y = nn.relu(nn.LayerNorm(dtype=self.dtype)(y))
+        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(y)
+        return nn.relu(x + nn.LayerNorm(dtype=self.dtype)(y))
 
 
 class AlphaZeroNet(nn.Module):
@@ -35,21 +36,25 @@ class AlphaZeroNet(nn.Module):
     ``[-1, 1]`` by tanh for two-player games (``bounded_value``), unbounded for
     single-player returns. Flax's default (LeCun normal) initialisers: cheap,
     unlike an orthogonal one, which matters when the state is built outside jit.
+    ``dtype`` is the torso's compute type (parameters stay float32; layer norms
+    accumulate in float32 either way); the heads and outputs are float32.
     """
 
     num_actions: int
     channels: int = 64
     num_blocks: int = 4
     bounded_value: bool = True
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         batch_shape = obs.shape[:-3]
-        x = obs.reshape((-1,) + obs.shape[-3:]).astype(jnp.float32)
-        x = nn.Conv(self.channels, (3, 3), padding="SAME")(x)
-        x = nn.relu(nn.LayerNorm()(x))
+        x = obs.reshape((-1,) + obs.shape[-3:]).astype(self.dtype)
+        x = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(x)
+        x = nn.relu(nn.LayerNorm(dtype=self.dtype)(x))
         for _ in range(self.num_blocks):
-            x = ResidualBlock(self.channels)(x)
+            x = ResidualBlock(self.channels, self.dtype)(x)
+        x = x.astype(jnp.float32)
 
         # The heads' 1x1 convolutions are normalised over the whole flattened board: a layer norm
         # over their one or two channels would erase them.
