@@ -16,6 +16,9 @@ from jaxrl.run.evaluation import make_evaluator
 # A tiny config of each algorithm: a few updates of a small batch.
 TINY = {
     "ppo": dict(total_timesteps=4 * 8 * 3, num_envs=4, num_steps=8, num_minibatches=2, update_epochs=1),
+    "alphazero": dict(total_timesteps=4 * 4 * 3, num_envs=4, num_steps=4, num_simulations=2, eval_num_simulations=2,
+                      max_num_considered_actions=2, channels=4, num_blocks=1, buffer_capacity=512, min_buffer_size=0,
+                      batch_size=8, train_steps=1),
 }
 
 
@@ -32,6 +35,7 @@ def test_the_contract_is_implemented(algo):
     assert algo.num_updates == 3 and algo.steps_per_update > 0
     assert set(algo.checked_metrics) and set(algo.env_batch_fields)
     assert algo.backend.platform == jax.default_backend()
+    assert isinstance(algo.describe(), str) and algo.describe()
 
 
 def test_train_from_runs_active_updates_only(algo):
