@@ -427,6 +427,52 @@ def _overrides(pairs: list[str], config_type: Any = None) -> dict[str, Any]:
     return out
 
 
+def plot(results_dir: Path, path: Path) -> None:
+    """Learning curves from ``connect_four.json`` and ``triangles.json`` (whichever exist) in one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    c4, tri = results_dir / "connect_four.json", results_dir / "triangles.json"
+    if c4.exists():
+        panels.append(("connect_four", json.loads(c4.read_text())))
+    if tri.exists():
+        panels.append(("triangles", json.loads(tri.read_text())))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (mode, data) in zip(axes[0], panels):
+        results = data["results"]
+        if mode == "connect_four":
+            curve = results["alphazero_curve_vs_minimax4"]
+            t = [p["seconds"] for p in curve]
+            for colour in ("black", "white"):
+                ax.plot(t, [p[f"{colour}_win_rate"] for p in curve], marker="o", label=f"AlphaZero as {colour}")
+            ppo = results["ppo_vs_minimax4"]
+            for colour, style in (("black", "--"), ("white", ":")):
+                ax.axhline(ppo[f"{colour}_win_rate"], color="grey", linestyle=style,
+                           label=f"PPO as {colour}, {data['ppo']['seconds']:.0f}s")
+            ax.axhline(0.9, color="red", linewidth=0.8, label="target 0.9")
+            ax.set_ylabel("win rate vs depth-4 minimax")
+            ax.set_title("Connect Four: greedy search player vs minimax-4")
+        else:
+            curve = results["alphazero_curve"]
+            t = [p["seconds"] for p in curve]
+            ax.errorbar(t, [p["score"]["mean"] for p in curve], yerr=[p["score"]["sem"] for p in curve],
+                        marker="o", label="AlphaZero (greedy search)")
+            for name, style in (("ppo", "--"), ("greedy", ":"), ("random", "-.")):
+                ax.axhline(results[name]["score"]["mean"], color="grey", linestyle=style,
+                           label=f"{name} ({results[name]['score']['mean']:.0f})")
+            ax.set_ylabel("mean game score")
+            ax.set_title("Triangles-v0: game score")
+        ax.set_xlabel("training wall time (s, compile included)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"AlphaZero vs PPO at equal wall time; {panels[0][1]['device']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def _dump(args, mode: str, data: dict[str, Any]) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -435,7 +481,8 @@ def _dump(args, mode: str, data: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.alphazero", description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("speed", "connect_four", "triangles"))
+    parser.add_argument("mode", choices=("speed", "connect_four", "triangles", "plot"),
+                        help="plot: learning curves of the JSON files in --out, to <out>/alphazero_curves.png")
     parser.add_argument("--out", default="benchmarks/results/alphazero")
     parser.add_argument("--repeats", type=int, default=3, help="speed: timed epochs (median)")
     parser.add_argument("--epoch-updates", type=int, default=8, help="updates per jitted epoch")
@@ -453,6 +500,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ppo-set", action="append", default=[], help="override a PPO preset field: key=value")
     parser.add_argument("--pgx-set", action="append", default=[], help="speed: override a field of pgx's example")
     args = parser.parse_args(argv)
+    if args.mode == "plot":
+        plot(Path(args.out), Path(args.out) / "alphazero_curves.png")
+        print(f"wrote {Path(args.out) / 'alphazero_curves.png'}")
+        return 0
     run = {"speed": run_speed, "connect_four": run_connect_four, "triangles": run_triangles}[args.mode]
     _dump(args, args.mode, run(args))
     print(f"wrote {Path(args.out) / (args.mode + '.json')}")
