@@ -28,7 +28,8 @@ import numpy as np
 import envs
 from jaxrl.config import ConfigError
 from jaxrl.run.checkpoint import CheckpointError
-from jaxrl.run.policy import load_policy
+from jaxrl.run.evaluation import seed_state
+from jaxrl.run.rundir import restore_run
 
 SEAT_NAMES = ("first", "second")
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
@@ -108,7 +109,7 @@ def render(env: Any, state: Any, obs: Any, coordinates: bool = False) -> str:
 def play_puzzle(
     env: Any,
     env_params: Any,
-    agent_act: Callable[[jax.Array, jax.Array, jax.Array], jax.Array] | None,
+    agent_act: Callable[[jax.Array, jax.Array, jax.Array, Any], jax.Array] | None,
     key: jax.Array,
     read_line: Callable[[str], str] = input,
     write: Callable[[str], None] = print,
@@ -135,7 +136,7 @@ def play_puzzle(
         if agent_act is None:
             action = ask_move(legal, env, read_line, write)
         else:
-            action = int(agent_act(obs, legal, key_act))
+            action = int(agent_act(obs, legal, key_act, state))
             write(f"agent plays {action_label(env, action)}")
             if delay > 0:
                 time.sleep(delay)
@@ -154,7 +155,7 @@ def play_puzzle(
 def play_game(
     env: Any,
     env_params: Any,
-    agent_act: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+    agent_act: Callable[[jax.Array, jax.Array, jax.Array, Any], jax.Array],
     human_seat: int,
     key: jax.Array,
     read_line: Callable[[str], str] = input,
@@ -162,7 +163,8 @@ def play_game(
 ) -> str:
     """Plays one game, the person in ``human_seat``; returns 'win', 'loss' or 'draw' (the person's view).
 
-    ``agent_act(obs, mask, key) -> action`` picks the agent's moves;
+    ``agent_act(obs, mask, key, state) -> action`` picks the agent's moves (``state``: the env's, which a
+    search player simulates from);
     ``read_line(prompt)`` and ``write(text)`` talk to the person. Raises
     `QuitGame` when the person leaves.
     """
@@ -179,7 +181,7 @@ def play_game(
         if mover == human_seat:
             action = ask_move(legal, env, read_line, write)
         else:
-            action = int(agent_act(obs, legal, key_act))
+            action = int(agent_act(obs, legal, key_act, state))
             write(f"agent plays {action_label(env, action)}")
         obs, state, reward, terminated, truncated, _ = step(key_step, state, action, env_params)
         if bool(terminated) or bool(truncated):
@@ -225,9 +227,11 @@ def _play(args, stdin: TextIO, stdout: TextIO) -> int:
                 raise ConfigError(str(error).splitlines()[0]) from None
             name = args.env
         else:
-            act = load_policy(args.run_dir, deterministic=args.greedy)
-            env, env_params = act.algo.eval_env()
-            name = act.algo.config.env
+            algo, train_state, _ = restore_run(args.run_dir)
+            policy = jax.jit(algo.agent_policy(algo.agent(seed_state(train_state)), greedy=args.greedy))
+            act = lambda obs, mask, key, state: policy(key, state, obs, mask)  # noqa: E731
+            env, env_params = algo.eval_env()
+            name = algo.config.env
         if env.num_players == 1 and env.action_mask(env.reset(jax.random.PRNGKey(0), env_params)[1], env_params) is None:
             raise ConfigError(f"{name} has no legal-action mask; only games and puzzles can be played here")
         if env.num_players == 2 and act is None:
@@ -250,7 +254,7 @@ def _play(args, stdin: TextIO, stdout: TextIO) -> int:
             stdout.write(line if line.endswith("\n") else line + "\n")
         return line
 
-    agent = None if act is None else (lambda obs, mask, key: act(obs, key, mask))
+    agent = act
     try:
         if env.num_players == 1:
             delay = args.delay if args.delay is not None else (0.5 if stdout.isatty() else 0.0)

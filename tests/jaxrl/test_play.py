@@ -88,7 +88,7 @@ def scripted(lines):
 
 
 def column_agent(column):
-    return lambda obs, mask, key: column
+    return lambda obs, mask, key, state=None: column
 
 
 def test_play_game_the_person_wins_after_refused_moves():
@@ -108,7 +108,7 @@ def test_play_game_refuses_a_full_column_as_second_player():
     # The agent (first) and the person both play column 1 until it is full; then 1 is refused.
     output = []
     read_line = scripted(["1", "1", "1", "1", "2"])
-    agent = lambda obs, mask, key: 0 if mask[0] else 6  # noqa: E731
+    agent = lambda obs, mask, key, state=None: 0 if mask[0] else 6  # noqa: E731
     with pytest.raises(QuitGame):
         play_game(ENV, PARAMS, agent, 1, jax.random.PRNGKey(0), read_line, output.append)
     text = "\n".join(output)
@@ -121,7 +121,7 @@ def test_play_game_agent_win_and_draw():
     result = play_game(ENV, PARAMS, column_agent(0), 1, jax.random.PRNGKey(0), scripted(["2"] * 3), output.append)
     assert result == "loss" and output[-1] == "The agent wins."
     # The drawn game: the person types the even moves, the agent plays the odd ones (stones on the board).
-    agent = lambda obs, mask, key: DRAW[int(np.asarray(obs).sum())]  # noqa: E731
+    agent = lambda obs, mask, key, state=None: DRAW[int(np.asarray(obs).sum())]  # noqa: E731
     person = [str(column + 1) for column in DRAW[0::2]]
     output = []
     result = play_game(ENV, PARAMS, agent, 0, jax.random.PRNGKey(0), scripted(person), output.append)

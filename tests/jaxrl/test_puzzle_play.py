@@ -70,7 +70,7 @@ def test_a_person_plays_a_puzzle_with_refused_moves_then_quits():
 
 def test_watching_the_agent_play_a_whole_puzzle_game():
     env, params = envs.make("Triangles-v0")
-    first_legal = lambda obs, mask, key: int(np.flatnonzero(mask)[0])  # noqa: E731
+    first_legal = lambda obs, mask, key, state=None: int(np.flatnonzero(mask)[0])  # noqa: E731
     out: list[str] = []
     result = play_puzzle(env, params, first_legal, jax.random.key(1), lambda prompt: pytest.fail("asked"), out.append)
     assert result["length"] >= 1 and result["score"] > 0

@@ -4,6 +4,8 @@ checkpoints and a bit-exact resume."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -142,3 +144,16 @@ def test_resume_refuses_another_algorithm(tmp_path):
     save_config(preset_config("ppo", "ConnectFour-v0"), tmp_path)
     with pytest.raises(ConfigError, match="cannot continue as --algo alphazero"):
         parse_args(["--resume", str(tmp_path), "--algo", "alphazero"])
+
+
+def test_play_cli_against_the_search_player(resumed_pair, cli_env):
+    """A person plays a whole game against the AlphaZero run; the agent moves through its search."""
+    root, *_ = resumed_pair
+    moves = "1\n2\n3\n4\n5\n6\n7\n" * 42
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxrl.play", str(root / "straight"), "--seat", "0", "--greedy"],
+        input=moves, cwd=runs.REPO_ROOT, env=cli_env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, runs.describe(result)
+    assert "agent plays" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert any(line in result.stdout for line in ("You win!", "The agent wins.", "Draw."))
