@@ -81,6 +81,9 @@ class TrainConfig:
     """Weights & Biases project name."""
     plot: bool = True
     """Write learning curves to <run_dir>/learning_curves.png at the end."""
+    compile_cache: bool = True
+    """Keep XLA's compiled programs in a persistent cache (the user's cache dir, or $JAX_COMPILATION_CACHE_DIR), so
+    that a second run of the same config starts without compiling."""
     deterministic: bool = False
     """Same config and seed, same bits on a GPU in every process (XLA's deterministic ops: kernels
     not autotuned anew per process); measured 13-15% slower on an H200, so off by default. CPUs are
@@ -120,7 +123,7 @@ def run_field_names() -> list[str]:
 RESUME_FREE_FIELDS = frozenset({
     "total_timesteps", "run_dir", "resume", "config", "updates_per_epoch", "epoch_seconds", "display_interval", "eval_every",
     "eval_episodes", "eval_games", "minimax_depth", "opponent_pool_size", "elo_k", "target_return",
-    "stop_on_divergence", "deterministic", "checkpoint_every", "keep_checkpoints", "fused_gradient",
+    "stop_on_divergence", "deterministic", "compile_cache", "checkpoint_every", "keep_checkpoints", "fused_gradient",
     "narrow_matmuls", "eval_num_simulations", "tensorboard", "wandb", "wandb_project", "plot", "devices", "coordinator_address",
     "num_processes", "process_id",
 })

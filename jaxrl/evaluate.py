@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxrl.config import ConfigError
 from jaxrl.run.checkpoint import CheckpointError
-from jaxrl.run.evaluation import baseline_episodes, game_rates, make_evaluator, seed_state
+from jaxrl.run.evaluation import baseline_episodes, game_rates, has_seed_axis, make_evaluator, seed_state
 from jaxrl.run.policy import load_policy
 from jaxrl.run.rundir import restore_run
 
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="two-player games: games per seat against each opponent (default 500)")
     parser.add_argument("--minimax-depth", type=int, default=2,
                         help="two-player games: depth of the minimax opponent, 0 for none (default 2)")
+    parser.add_argument("--seed-index", type=int, default=None,
+                        help="a --num-seeds run: evaluate this seed's agent (default: every seed, one after another)")
     parser.add_argument("--baselines", action="store_true",
                         help="puzzles: also play a uniform random and a one-step greedy player, as many episodes")
     args = parser.parse_args(argv)
@@ -42,11 +44,27 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--episodes must be positive, got {args.episodes}")
         if args.games <= 0 or args.minimax_depth < 0:
             raise ConfigError(f"--games must be positive and --minimax-depth >= 0, got {args.games}, {args.minimax_depth}")
-        algo, state, _ = restore_run(args.run_dir)
+        algo, state, meta = restore_run(args.run_dir)
+        num_seeds = int(np.shape(state.update)[0]) if has_seed_axis(state) else 1
+        if args.seed_index is not None and not 0 <= args.seed_index < num_seeds:
+            raise ConfigError(f"--seed-index {args.seed_index} is out of range: the run trained {num_seeds} "
+                              f"seed{'s' if num_seeds > 1 else ''} (0..{num_seeds - 1})")
     except (ConfigError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    agent = algo.agent(seed_state(state))
+    print(f"checkpoint {meta['checkpoint']} (update {meta.get('update')}, "
+          f"{algo.env_steps(seed_state(state)):,} env steps per seed)")
+    seeds = [args.seed_index] if args.seed_index is not None else list(range(num_seeds))
+    for index in seeds:
+        if num_seeds > 1:
+            print(f"seed {index} of {num_seeds} (--seed-index {index})")
+        code = _evaluate_agent(args, algo, algo.agent(seed_state(state, index)))
+        if code:
+            return code
+    return 0
+
+
+def _evaluate_agent(args, algo, agent) -> int:
     env, env_params = algo.eval_env()
     if env.num_players > 1:
         return _print_game_rates(args, algo, agent)

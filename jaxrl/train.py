@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+import envs
+from envs.registry import registered_names
 from jaxrl import backend, sharding
 from jaxrl.config import (
     ConfigError,
@@ -50,7 +52,17 @@ def _flag_value(argv: list[str], flag: str) -> str | None:
 
 def _flags(algo: str) -> set[str]:
     valid = {"--" + name.replace("_", "-") for name in field_names(algo)}
-    return valid | {"--no-" + name[2:] for name in valid} | {"--help", "-h"}
+    return valid | {"--no-" + name[2:] for name in valid} | {"--help", "-h", "--list-envs"}
+
+
+# What other RL codebases (CleanRL, Stable-Baselines3) call our flags; an unknown flag that is one of
+# these gets its name here in the error line.
+FLAG_ALIASES = {
+    "--learning-rate": "--lr", "--env-id": "--env", "--clip-coef": "--clip-eps", "--norm-adv": "--normalize-advantages",
+    "--clip-vloss": "--clip-value-loss", "--n-envs": "--num-envs", "--n-steps": "--num-steps",
+    "--n-epochs": "--update-epochs", "--track": "--wandb", "--exp-name": "--run-dir", "--env-name": "--env",
+    "--timesteps": "--total-timesteps", "--n-timesteps": "--total-timesteps",
+}
 
 
 def _check_flags(argv: list[str], algo: str) -> None:
@@ -60,6 +72,8 @@ def _check_flags(argv: list[str], algo: str) -> None:
         if not arg.startswith("-") or re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", arg):
             continue
         flag = arg.split("=", 1)[0]
+        if flag not in valid and FLAG_ALIASES.get(flag) in valid:
+            raise ConfigError(f"unknown flag {flag}; did you mean {FLAG_ALIASES[flag]}?")
         if flag not in valid:
             others = [name for name in ALGORITHMS if name != algo and flag in _flags(name)]
             if others:
@@ -120,9 +134,61 @@ def _tyro_error_line(text: str) -> str:
     return lines[1] if len(lines) > 1 else (lines[0] if lines else "invalid arguments")
 
 
+def _split_env_kwargs(argv: list[str]) -> tuple[list[str], dict[str, Any] | None]:
+    """``--env-kwargs NAME=VALUE ...`` taken out of ``argv`` (values read as YAML: 3, 0.5, true, text)."""
+    import yaml
+
+    rest, pairs, found, i = [], [], False, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--env-kwargs" or arg.startswith("--env-kwargs="):
+            found = True
+            if "=" in arg.split("--env-kwargs", 1)[1][:1]:
+                pairs.append(arg.split("=", 1)[1])
+            i += 1
+            while i < len(argv) and not argv[i].startswith("--"):
+                pairs.append(argv[i])
+                i += 1
+            continue
+        rest.append(arg)
+        i += 1
+    if not found:
+        return rest, None
+    kwargs = {}
+    for pair in pairs:
+        if "=" not in pair or not pair.split("=", 1)[0]:
+            raise ConfigError(f"--env-kwargs takes NAME=VALUE pairs (e.g. --env-kwargs max_steps_in_episode=200), "
+                              f"got {pair!r}")
+        name, text = pair.split("=", 1)
+        try:
+            kwargs[name] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            kwargs[name] = text
+    return rest, kwargs
+
+
+def list_envs() -> str:
+    """The registered environments, one per line, with what kind each is."""
+    import jax
+
+    lines = []
+    for name in registered_names():
+        env, params = envs.make(name)
+        obs = env.observation_space(params).shape
+        kind = ("two-player game" if env.num_players > 1
+                else "puzzle" if jax.eval_shape(lambda k: env.action_mask(env.reset(k, params)[1], params),
+                                                jax.random.PRNGKey(0)) is not None
+                else "single-agent")
+        lines.append(f"{name:<28} {kind:<16} observation {obs}, actions {env.action_space(params)}")
+    lines.append("gymnax:<name>                any gymnax env (pip install gymnax)")
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str]) -> TrainConfig:
     """Defaults <- env preset <- saved config (resume) <- --config YAML <- flags."""
     import tyro
+
+    argv, env_kwargs = _split_env_kwargs(list(argv))
 
     algo = _flag_value(argv, "--algo")
     if algo is not None:
@@ -173,7 +239,22 @@ def parse_args(argv: list[str]) -> TrainConfig:
         raise ConfigError(_tyro_error_line(stderr.getvalue())) from None
     if resume is not None:
         config = dataclasses.replace(config, run_dir=resume)
+    if env_kwargs is not None:
+        merged = {**dict(config.algo_config.env_kwargs), **env_kwargs}
+        config = config.with_algo(config.algo, config.algo_config.replace(env_kwargs=tuple(sorted(merged.items()))))
     return config
+
+
+def _enable_compile_cache(config: TrainConfig) -> None:
+    """JAX's persistent compilation cache in the user's cache dir (unless turned off or set already)."""
+    import os
+
+    if not config.compile_cache or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    import jax
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    jax.config.update("jax_compilation_cache_dir", os.path.join(base, "jaxrl", "xla"))
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -206,6 +287,7 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
     # Several processes (hosts) run this same function; only process 0 prints and writes run-directory
     # files, every process takes part in the computation and in orbax's checkpoint writes.
     validate_run(config)  # first what does not depend on the devices
+    _enable_compile_cache(config)
     if config.deterministic:
         backend.request_determinism()  # before JAX starts its backends, which read XLA's flags
     sharding.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
@@ -282,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         quiet_stderr()
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if "--list-envs" in argv:
+            print(list_envs())
+            return 0
         config = parse_args(argv)
         return run(config, sys.stdout)
     except (ConfigError, CheckpointError) as error:

@@ -447,6 +447,7 @@ class Trainer:
             self.report(f"nothing to do: {self.update} updates already done ({self.algo.num_updates} in the run)")
             return EXIT_OK
         self._sizer = EpochSizer(components.updates_per_epoch, components.epoch_seconds)
+        self.report("compiling the training program (XLA; the first run of a config takes the longest) ...")
         if self._sizer.auto:
             compiled = self._epoch_fn(self._sizer.room)
             self.report(f"compiled the update function in {self.compile_seconds:.1f}s "

@@ -112,3 +112,26 @@ def test_trained_cartpole_policy_reaches_its_logged_return(tmp_path, cli_env):
     assert abs(mean - final_logged) <= tolerance, (
         f"evaluate: {mean:.1f} ± {std:.1f} (20 episodes), logged eval {final_logged:.1f}, tolerance {tolerance:.1f}"
     )
+
+
+def test_evaluate_names_the_checkpoint(finished_base_run, cli_env):
+    result = runs.run_module("jaxrl.evaluate", [finished_base_run, "--episodes", "2"], cli_env, timeout=120)
+    assert result.returncode == 0, runs.describe(result)
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"checkpoint {finished_base_run / 'checkpoints'}") and "(update 32," in first
+
+
+def test_evaluate_reports_every_seed_of_a_multi_seed_run(tmp_path, cli_env):
+    run_dir = tmp_path / "seeds"
+    trained = runs.train([*runs.TINY_TOTAL[:1], "512", *runs.TINY, "--num-seeds", "2", "--run-dir", run_dir], cli_env)
+    assert trained.returncode == 0, runs.describe(trained)
+    every = runs.run_module("jaxrl.evaluate", [run_dir, "--episodes", "2"], cli_env, timeout=120)
+    assert every.returncode == 0, runs.describe(every)
+    assert "seed 0 of 2" in every.stdout and "seed 1 of 2" in every.stdout
+    assert len(RESULT_LINE.findall(every.stdout)) == 2
+    one = runs.run_module("jaxrl.evaluate", [run_dir, "--episodes", "2", "--seed-index", "1"], cli_env, timeout=120)
+    assert one.returncode == 0 and "seed 1 of 2" in one.stdout and "seed 0 of 2" not in one.stdout
+    assert len(RESULT_LINE.findall(one.stdout)) == 1
+    bad = runs.run_module("jaxrl.evaluate", [run_dir, "--seed-index", "2"], cli_env, timeout=120)
+    assert bad.returncode == 2 and runs.nonempty_lines(bad.stderr) == [
+        "error: --seed-index 2 is out of range: the run trained 2 seeds (0..1)"]

@@ -1,0 +1,69 @@
+"""Command-line conveniences that need no training: --list-envs, other codebases' flag names,
+--env-kwargs as a flag, the persistent compilation cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from envs.registry import registered_names
+from jaxrl.config import ConfigError
+from jaxrl.train import _enable_compile_cache, main, parse_args
+
+
+def test_list_envs_names_every_env_and_its_kind(capsys):
+    assert main(["--list-envs"]) == 0
+    out = capsys.readouterr().out
+    for name in registered_names():
+        assert name in out
+    line = {row.split()[0]: row for row in out.splitlines()}
+    assert "two-player game" in line["ConnectFour-v0"] and "puzzle" in line["Triangles-v0"]
+    assert "single-agent" in line["CartPole-v1"] and "gymnax:<name>" in out
+
+
+@pytest.mark.parametrize(("flag", "ours"), [("--learning-rate", "--lr"), ("--env-id", "--env"),
+                                            ("--clip-coef", "--clip-eps"), ("--n-epochs", "--update-epochs")])
+def test_other_codebases_flag_names_get_ours(flag, ours, capsys):
+    assert main([flag, "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: unknown flag {flag}; did you mean {ours}?"
+
+
+def test_env_kwargs_as_a_flag():
+    config = parse_args(["--env", "Pendulum-v1", "--env-kwargs", "max_steps_in_episode=50", "max_speed=4.5",
+                         "--num-envs", "8"])
+    assert dict(config.ppo.env_kwargs) == {"max_steps_in_episode": 50, "max_speed": 4.5}
+    assert config.ppo.num_envs == 8
+    config = parse_args(["--algo", "alphazero", "--env-kwargs=max_steps_in_episode=30"])
+    assert dict(config.alphazero.env_kwargs) == {"max_steps_in_episode": 30}
+
+
+def test_env_kwargs_flag_merges_over_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("env: Pendulum-v1\nenv_kwargs: {max_speed: 2.0, max_torque: 1.5}\n")
+    config = parse_args(["--config", str(path), "--env-kwargs", "max_speed=3"])
+    assert dict(config.ppo.env_kwargs) == {"max_speed": 3, "max_torque": 1.5}
+
+
+def test_env_kwargs_errors_are_one_line(capsys):
+    assert main(["--env-kwargs", "oops"]) == 2
+    assert "--env-kwargs takes NAME=VALUE pairs" in capsys.readouterr().err
+    assert main(["--env", "Pendulum-v1", "--env-kwargs", "no_such_param=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no_such_param" in err, err
+
+
+def test_compile_cache_goes_to_the_user_cache_dir(tmp_path, monkeypatch):
+    import jax
+
+    previous = jax.config.values["jax_compilation_cache_dir"]
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        _enable_compile_cache(parse_args(["--no-compile-cache"]))
+        assert jax.config.values["jax_compilation_cache_dir"] == previous
+        _enable_compile_cache(parse_args([]))
+        assert jax.config.values["jax_compilation_cache_dir"] == str(tmp_path / "jaxrl" / "xla")
+        with pytest.raises(ConfigError):
+            parse_args(["--compile-cach"])
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
