@@ -245,6 +245,17 @@ def parse_args(argv: list[str]) -> TrainConfig:
     return config
 
 
+def _schedule_change(saved: TrainConfig, new: TrainConfig) -> str | None:
+    """A warning when a resume changes the length of a learning-rate schedule that decays over the run."""
+    old, cfg = saved.algo_config, new.algo_config
+    decays = getattr(cfg, "anneal_lr", False) or getattr(cfg, "lr_schedule", "constant") != "constant"
+    if not decays or old.total_timesteps == cfg.total_timesteps:
+        return None
+    return (f"warning: --total-timesteps {old.total_timesteps} -> {cfg.total_timesteps} changes the learning-rate "
+            "schedule, which decays over the whole run: from here on it follows the new length, so the rate jumps "
+            "(keep --total-timesteps, or turn the decay off, to continue it unchanged)")
+
+
 def _enable_compile_cache(config: TrainConfig) -> None:
     """JAX's persistent compilation cache in the user's cache dir (unless turned off or set already)."""
     import os
@@ -305,6 +316,9 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
         diffs = resume_differences(saved, config)
         if diffs:
             raise ConfigError(f"--resume {run_dir}: config differs from the checkpoint's in " + "; ".join(diffs))
+        schedule = _schedule_change(saved, config)
+        if schedule:
+            restore_messages.append(schedule)
         try:
             algo, state, meta = restore_run(run_dir, config, report=restore_messages.append, mesh=mesh)
         except NoCheckpointError:
@@ -352,7 +366,9 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
             except Exception as error:  # noqa: BLE001 - a plot must not fail the run
                 (run_dir / "learning_curves.png").unlink(missing_ok=True)  # never a half-written picture
                 report(f"warning: could not write the learning-curve plot ({storage_cause(error)})")
-        report(f"finished in {trainer.elapsed():.1f}s (compile {trainer.compile_seconds:.1f}s); run dir {run_dir}")
+        this_run = trainer.elapsed() - float(meta.get("wall_time", 0.0))
+        total = f", the run's total {trainer.elapsed():.1f}s" if resuming and meta.get("wall_time") else ""
+        report(f"finished in {this_run:.1f}s (compile {trainer.compile_seconds:.1f}s{total}); run dir {run_dir}")
         return code
     finally:
         if log_file is not None:

@@ -33,6 +33,16 @@ def format_number(value: float) -> str:
     return text
 
 
+def format_duration(seconds: float) -> str:
+    """'42s', '3m05s', '2h10m'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 def _minimax_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
     """(key, label) of the win rates against minimax opponents in ``record`` (depth is in the key)."""
     return [
@@ -50,8 +60,13 @@ def summary_line(record: dict[str, Any], total_steps: int) -> str:
         f"steps {format_number(record['env_steps'])}/{format_number(total_steps)} ({percent:.0f}%)",
         f"sps {format_number(record['sps'])}",
     ]
+    sps = record.get("sps")
+    if sps and math.isfinite(sps) and sps > 0 and record["env_steps"] < total_steps:
+        parts.append(f"eta {format_duration((total_steps - record['env_steps']) / sps)}")
+    # Self-play credits both seats, so a game's return is 0 by construction: the seat rates say it all.
+    games = seats.OUTCOME_RATES[0] in record
     for key, label in (
-        ("episode_return", "return"),
+        *((() if games else (("episode_return", "return"),))),
         ("episode_return_std", "±"),
         ("eval/episode_return", "eval"),
         ("episode_score", "score"),
@@ -121,4 +136,4 @@ class Display:
         self.live = False
 
 
-__all__ = ["Display", "format_number", "summary_line"]
+__all__ = ["Display", "format_duration", "format_number", "summary_line"]

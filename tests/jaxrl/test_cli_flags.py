@@ -67,3 +67,27 @@ def test_compile_cache_goes_to_the_user_cache_dir(tmp_path, monkeypatch):
             parse_args(["--compile-cach"])
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)
+
+
+def test_summary_line_has_an_eta_and_no_self_play_return():
+    from jaxrl.run.display import format_duration, summary_line
+
+    line = summary_line({"update": 1, "env_steps": 1000, "sps": 100.0, "episode_return": 5.0}, 7000)
+    assert "eta 1m00s" in line and "return 5" in line
+    games = summary_line({"update": 1, "env_steps": 1000, "sps": 100.0, "episode_return": 0.0,
+                          "black_wins_rate": 0.5, "white_wins_rate": 0.4, "draws_rate": 0.1}, 1000)
+    assert "return" not in games and "black 0.5" in games and "eta" not in games  # done: no eta
+    assert [format_duration(s) for s in (5, 65, 7260)] == ["5s", "1m05s", "2h01m"]
+
+
+def test_a_resume_that_changes_a_decaying_schedule_warns():
+    from jaxrl.config import preset_config
+    from jaxrl.train import _schedule_change
+
+    saved = preset_config("ppo", "CartPole-v1")
+    longer = saved.with_algo("ppo", saved.ppo.replace(total_timesteps=2 * saved.ppo.total_timesteps))
+    assert "changes the learning-rate schedule" in _schedule_change(saved, longer)
+    flat = saved.with_algo("ppo", saved.ppo.replace(anneal_lr=False))
+    assert _schedule_change(flat, flat.with_algo("ppo", flat.ppo.replace(total_timesteps=10**7))) is None
+    az = preset_config("alphazero", "ConnectFour-v0")  # a constant rate: nothing to warn about
+    assert _schedule_change(az, az.with_algo("alphazero", az.alphazero.replace(total_timesteps=10**8))) is None
