@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from jaxrl.config import ConfigError
+from jaxrl.games.opponents import check_minimax
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.evaluation import baseline_episodes, game_rates, has_seed_axis, make_evaluator, seed_state
 from jaxrl.run.policy import load_policy
@@ -45,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.games <= 0 or args.minimax_depth < 0:
             raise ConfigError(f"--games must be positive and --minimax-depth >= 0, got {args.games}, {args.minimax_depth}")
         algo, state, meta = restore_run(args.run_dir)
+        if algo.env.num_players > 1:
+            try:
+                check_minimax(*algo.eval_env(), args.minimax_depth, 2 * args.games)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
         num_seeds = int(np.shape(state.update)[0]) if has_seed_axis(state) else 1
         if args.seed_index is not None and not 0 <= args.seed_index < num_seeds:
             raise ConfigError(f"--seed-index {args.seed_index} is out of range: the run trained {num_seeds} "

@@ -33,7 +33,7 @@ from jaxrl.config import (
 from jaxrl.errors import RunDataError, storage_cause
 from jaxrl.plot import plot_runs
 from jaxrl.registry import ALGORITHMS, algorithm_entry, make_algorithm
-from jaxrl.run.build import build_trainer
+from jaxrl.run.build import build_trainer, check_evaluation
 from jaxrl.run.checkpoint import CheckpointError, NoCheckpointError, quiet_stderr
 from jaxrl.run.loop import EXIT_ERROR, EXIT_USAGE
 from jaxrl.run.rundir import Tee, default_run_dir, load_run_config, load_yaml, restore_run, truncate_metrics
@@ -330,6 +330,7 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise ConfigError(f"run directory {run_dir} already exists and is not empty; pick another --run-dir or --resume it")
         algo = make_algorithm(config.algo, cfg)
+    check_evaluation(config, algo)  # before anything is written
     sharding.sync("jaxrl-run-dir-checked")  # every process has looked before process 0 writes
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)

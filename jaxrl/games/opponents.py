@@ -8,6 +8,8 @@ that can be `jit`-ed and `vmap`-ed over games.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 from typing import Any
 
@@ -127,6 +129,33 @@ def greedy_player(env: Environment, params: Any) -> Act:
     return act
 
 
+# The most bytes of game states a minimax search may hold at once (its deepest level, for every game).
+MINIMAX_STATE_BYTES_LIMIT = 16 * 2**30
+
+
+def minimax_state_bytes(env: Environment, params: Any, depth: int, games: int) -> int:
+    """Bytes of the env states a depth-``depth`` search holds at its deepest level for ``games`` games:
+    ``num_actions ** depth`` states per game (every action is expanded, legal or not)."""
+    state = jax.eval_shape(lambda key: env.reset(key, params)[1], jax.random.PRNGKey(0))
+    size = sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(state))
+    return int(env.action_space(params).n) ** depth * games * size
+
+
+def check_minimax(env: Environment, params: Any, depth: int, games: int, flag: str = "--minimax-depth") -> None:
+    """Raise ValueError (one line, with what to use instead) when the search would not fit in memory."""
+    if depth <= 0:
+        return
+    need = minimax_state_bytes(env, params, depth, games)
+    if need > MINIMAX_STATE_BYTES_LIMIT:
+        n = int(env.action_space(params).n)
+        fits = [d for d in range(depth - 1, 0, -1) if minimax_state_bytes(env, params, d, games) <= MINIMAX_STATE_BYTES_LIMIT]
+        advice = f"use {flag} {fits[0]} or 0 (no minimax opponent)" if fits else f"use {flag} 0 (no minimax opponent)"
+        raise ValueError(
+            f"{flag} {depth} searches {n}^{depth} positions per move of each of {games} games, about "
+            f"{need / 2**30:,.0f} GiB of game states (limit {MINIMAX_STATE_BYTES_LIMIT // 2**30} GiB); {advice}"
+        )
+
+
 def fixed_opponents(env: Environment, params: Any, minimax_depth: int) -> dict[str, Act]:
     """The evaluation opponents of a two-player game, by name: ``random``, and ``minimax<depth>`` unless depth is 0."""
     out = {"random": random_opponent(env, params)}
@@ -135,4 +164,4 @@ def fixed_opponents(env: Environment, params: Any, minimax_depth: int) -> dict[s
     return out
 
 
-__all__ = ["Act", "fixed_opponents", "greedy_player", "minimax_opponent", "random_opponent", "uniform_choice"]
+__all__ = ["MINIMAX_STATE_BYTES_LIMIT", "Act", "check_minimax", "fixed_opponents", "minimax_state_bytes", "greedy_player", "minimax_opponent", "random_opponent", "uniform_choice"]

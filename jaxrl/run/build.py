@@ -14,6 +14,8 @@ from typing import Any, TextIO
 from jaxrl import sharding
 from jaxrl.algorithm import Algorithm, State
 from jaxrl.config import TrainConfig, config_to_dict
+from jaxrl.errors import ConfigError
+from jaxrl.games.opponents import check_minimax
 from jaxrl.registry import make_algorithm
 from jaxrl.run.callbacks import (
     Callback,
@@ -30,10 +32,20 @@ from jaxrl.run.loop import Trainer, TrainingComponents
 from jaxrl.run.rundir import init_state, save_config
 
 
+def check_evaluation(config: TrainConfig, algo: Algorithm) -> None:
+    """ConfigError (one line) when the evaluation the config asks for cannot run on this env."""
+    if config.eval_every > 0 and algo.env.num_players > 1:
+        try:  # both seats are played at once: twice the games
+            check_minimax(*algo.eval_env(), config.minimax_depth, 2 * config.eval_games)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+
 def standard_callbacks(config: TrainConfig, algo: Algorithm, meta: dict[str, Any], checkpoints: bool) -> list[Callback]:
     """What the config asks for: evaluation (games: opponents, pool and Elo), early stop, divergence
     warnings, checkpoints."""
     callbacks: list[Callback] = []
+    check_evaluation(config, algo)
     if config.eval_every > 0 and algo.env.num_players > 1:
         callbacks.append(GameEvaluationCallback(
             config.eval_every, config.eval_games, config.minimax_depth, config.opponent_pool_size,
@@ -154,4 +166,4 @@ def build_trainer(
     return Trainer(components, state, time_offset=float(meta.get("wall_time", 0.0)))
 
 
-__all__ = ["build_trainer", "standard_callbacks"]
+__all__ = ["build_trainer", "check_evaluation", "standard_callbacks"]

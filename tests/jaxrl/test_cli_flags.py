@@ -91,3 +91,21 @@ def test_a_resume_that_changes_a_decaying_schedule_warns():
     assert _schedule_change(flat, flat.with_algo("ppo", flat.ppo.replace(total_timesteps=10**7))) is None
     az = preset_config("alphazero", "ConnectFour-v0")  # a constant rate: nothing to warn about
     assert _schedule_change(az, az.with_algo("alphazero", az.alphazero.replace(total_timesteps=10**8))) is None
+
+
+def test_a_minimax_opponent_too_big_for_the_game_is_a_config_error(tmp_path, capsys):
+    """Shogi's 2187 actions: depth 2 would hold ~7.9 TB of states; it is refused before anything is written."""
+    import envs
+    from jaxrl.games.opponents import check_minimax, minimax_state_bytes
+
+    env, params = envs.make("Shogi-v0")
+    assert minimax_state_bytes(env, params, 2, 256) == 2187**2 * 256 * minimax_state_bytes(env, params, 0, 1)
+    with pytest.raises(ValueError, match=r"--minimax-depth 2 searches 2187\^2 positions .* use --minimax-depth 1 or 0"):
+        check_minimax(env, params, 2, 256)
+    c4, c4_params = envs.make("ConnectFour-v0")
+    check_minimax(c4, c4_params, 6, 256)  # Connect Four's depth 6 fits
+    run_dir = tmp_path / "shogi"
+    assert main(["--env", "Shogi-v0", "--total-timesteps", "20000", "--eval-every", "1", "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: --minimax-depth 2 searches 2187^2"), err
+    assert not run_dir.exists()
