@@ -30,6 +30,9 @@ class Backend:
         faster on GPUs, 2x slower on CPUs.
     fused_gradient: the PPO minibatch gradient as fused Pallas kernels (`jaxrl.ppo.fused`).
     interpret_kernels: Pallas kernels run interpreted (every backend but the GPU).
+    conv_as_matmul: 3x3 convolutions as one matmul over the 9 shifted copies of the input
+        (`jaxrl.networks.Conv3x3`); on CPUs a convolution inside a loop (every training update is one)
+        runs ~10x slower than outside it, a matmul does not. The same function either way.
     """
 
     platform: str
@@ -38,6 +41,7 @@ class Backend:
     narrow_matmuls: bool
     fused_gradient: bool
     interpret_kernels: bool
+    conv_as_matmul: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,6 +83,7 @@ def resolve(
         narrow_matmuls=_setting(narrow_matmuls, gpu),
         fused_gradient=fused_unsupported is None and _setting(fused_gradient, gpu),
         interpret_kernels=not gpu,
+        conv_as_matmul=cpu,
     )
 
 

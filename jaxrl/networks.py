@@ -203,20 +203,47 @@ class MLPTorso(nn.Module):
         return x
 
 
+class Conv3x3(nn.Module):
+    """A 3x3 same-padded convolution ``[N, H, W, C] -> [N, H, W, features]`` with `flax.linen.Conv`'s
+    parameters (``kernel [3, 3, C, features]``, ``bias``), computed as one matmul of the 9 shifted,
+    zero-padded copies of the input with the flattened kernel: the same function, rounded differently."""
+
+    features: int
+    kernel_init: Any = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        height, width = x.shape[-3], x.shape[-2]
+        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        # (dy, dx, channel) order, as the kernel's axes flatten.
+        patches = jnp.concatenate(
+            [padded[:, dy:dy + height, dx:dx + width, :] for dy in range(3) for dx in range(3)], axis=-1
+        )
+        return patches @ kernel.reshape(-1, self.features) + bias
+
+
 class ConvTorso(nn.Module):
-    """Two 3x3 same-padded convolutions over board planes ``[..., H, W, C]``, then the MLP."""
+    """Two 3x3 same-padded convolutions over board planes ``[..., H, W, C]``, then the MLP.
+
+    ``conv_as_matmul``: the convolutions as `Conv3x3` matmuls (same parameters, same function).
+    """
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     channels: Sequence[int] = (32, 64)
     narrow_matmuls: bool = False
+    conv_as_matmul: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array, batch_ndim: int) -> jax.Array:
         batch_shape = obs.shape[:batch_ndim]
         x = obs.reshape((-1,) + obs.shape[batch_ndim:])
-        for channels in self.channels:
-            conv = nn.Conv(channels, (3, 3), padding="SAME", kernel_init=orthogonal(np.sqrt(2)))
+        for i, channels in enumerate(self.channels):
+            init = orthogonal(np.sqrt(2))
+            conv = (Conv3x3(channels, kernel_init=init, name=f"Conv_{i}") if self.conv_as_matmul
+                    else nn.Conv(channels, (3, 3), padding="SAME", kernel_init=init, name=f"Conv_{i}"))
             x = _ACTIVATIONS[self.activation](conv(x))
         x = x.reshape(batch_shape + x.shape[1:])
         return MLPTorso(self.hidden_sizes, self.activation, self.narrow_matmuls)(x, batch_ndim)
@@ -230,7 +257,8 @@ class ActorCritic(nn.Module):
     log_std_or_None)``, ``value(obs)`` the value ``[*batch]``, and
     ``__call__`` both. Keeping them separate lets the rollout run the actor
     alone and evaluate the critic on the whole batch at once afterwards.
-    ``narrow_matmuls``: see `Dense.narrow` (the same function either way).
+    ``narrow_matmuls``: see `Dense.narrow` (the same function either way); ``conv_as_matmul``: see
+    `ConvTorso`.
     """
 
     action_dim: int
@@ -241,13 +269,17 @@ class ActorCritic(nn.Module):
     torso: str = "mlp"
     log_std_init: float = 0.0
     narrow_matmuls: bool = False
+    conv_as_matmul: bool = False
 
     def setup(self) -> None:
         cls = ConvTorso if self.torso == "conv" else MLPTorso
         narrow = self.narrow_matmuls
-        self.actor_torso = cls(tuple(self.hidden_sizes), self.activation, narrow_matmuls=narrow)
+        options = {"narrow_matmuls": narrow}
+        if self.torso == "conv":
+            options["conv_as_matmul"] = self.conv_as_matmul
+        self.actor_torso = cls(tuple(self.hidden_sizes), self.activation, **options)
         self.actor_head = _dense(self.action_dim, 0.01, narrow)
-        self.critic_torso = cls(tuple(self.hidden_sizes), self.activation, narrow_matmuls=narrow)
+        self.critic_torso = cls(tuple(self.hidden_sizes), self.activation, **options)
         self.critic_head = _dense(1, 1.0, narrow)
         if self.continuous:
             self.log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))

@@ -109,7 +109,8 @@ def build_env(config: PPOConfig, *, training: bool = True) -> tuple[envs.Environ
 
 
 def build_network(
-    config: PPOConfig, env: envs.Environment, env_params: Any, narrow_matmuls: bool = False
+    config: PPOConfig, env: envs.Environment, env_params: Any, narrow_matmuls: bool = False,
+    conv_as_matmul: bool = False,
 ) -> ActorCritic:
     action_space = env.action_space(env_params)
     continuous = isinstance(action_space, spaces.Box)
@@ -126,6 +127,7 @@ def build_network(
         torso=torso,
         log_std_init=config.log_std_init,
         narrow_matmuls=narrow_matmuls,
+        conv_as_matmul=conv_as_matmul,
     )
 
 
@@ -160,7 +162,9 @@ class PPO:
             METRICS + (outcomes if self.num_players > 1 else ("episode_return",))
             + tuple(f"episode_{key}" for key in self.env.episode_metrics)
         )
-        self.network = build_network(config, self.env, self.env_params, self.backend.narrow_matmuls)
+        self.network = build_network(
+            config, self.env, self.env_params, self.backend.narrow_matmuls, self.backend.conv_as_matmul
+        )
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),
             optax.adam(self._learning_rate_schedule, eps=config.adam_eps),

@@ -76,3 +76,29 @@ def test_dense_matches_flax_dense():
     wide = jax.random.normal(jax.random.PRNGKey(3), (9, 64))
     params = nn.Dense(2).init(jax.random.PRNGKey(0), wide)
     np.testing.assert_allclose(Dense(2, narrow=True).apply(params, wide), nn.Dense(2).apply(params, wide), rtol=1e-5, atol=1e-6)
+
+
+def test_conv3x3_as_a_matmul_is_flax_conv_with_the_same_parameters():
+    import flax.linen as nn
+
+    from jaxrl.networks import Conv3x3
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 6, 7, 3))
+    reference = nn.Conv(8, (3, 3), padding="SAME")
+    params = reference.init(jax.random.PRNGKey(1), x)
+    ours = Conv3x3(8)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == jax.tree.map(jnp.shape, params)
+    np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+def test_conv_torso_has_the_same_parameters_and_function_either_way():
+    from jaxrl.networks import ActorCritic
+
+    obs = jax.random.normal(jax.random.PRNGKey(2), (4, 10, 10, 4))
+    nets = [ActorCritic(action_dim=3, continuous=False, obs_ndim=3, torso="conv", conv_as_matmul=m) for m in (False, True)]
+    params = [net.init(jax.random.PRNGKey(3), obs) for net in nets]
+    chex.assert_trees_all_equal(params[0], params[1])  # same names, shapes and initial values
+    (logits_a, _), value_a = nets[0].apply(params[0], obs)
+    (logits_b, _), value_b = nets[1].apply(params[0], obs)
+    np.testing.assert_allclose(logits_a, logits_b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value_a, value_b, rtol=1e-5, atol=1e-5)
