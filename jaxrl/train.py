@@ -256,6 +256,9 @@ def _schedule_change(saved: TrainConfig, new: TrainConfig) -> str | None:
             "(keep --total-timesteps, or turn the decay off, to continue it unchanged)")
 
 
+_COMMAND_LINE = False  # set by `main` when it runs as the command line itself (argv from sys.argv)
+
+
 def _enable_compile_cache(config: TrainConfig) -> None:
     """JAX's persistent compilation cache in the user's cache dir (unless turned off or set already)."""
     import os
@@ -298,7 +301,8 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
     # Several processes (hosts) run this same function; only process 0 prints and writes run-directory
     # files, every process takes part in the computation and in orbax's checkpoint writes.
     validate_run(config)  # first what does not depend on the devices
-    _enable_compile_cache(config)
+    if _COMMAND_LINE:  # a caller's own process keeps its JAX settings
+        _enable_compile_cache(config)
     if config.deterministic:
         backend.request_determinism()  # before JAX starts its backends, which read XLA's flags
     sharding.initialize_distributed(config.coordinator_address, config.num_processes, config.process_id)
@@ -378,6 +382,8 @@ def run(config: TrainConfig, stdout: TextIO) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the command line itself, not a caller's own process
+        global _COMMAND_LINE
+        _COMMAND_LINE = True
         quiet_stderr()
     argv = sys.argv[1:] if argv is None else argv
     try:

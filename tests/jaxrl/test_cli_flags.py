@@ -109,3 +109,27 @@ def test_a_minimax_opponent_too_big_for_the_game_is_a_config_error(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: --minimax-depth 2 searches 2187^2"), err
     assert not run_dir.exists()
+
+
+def test_the_command_line_fills_the_compile_cache(tmp_path):
+    from tests.helpers import runs
+
+    env = runs.subprocess_env(None, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    result = runs.train([*runs.TINY, "--total-timesteps", "512", "--run-dir", tmp_path / "run"], env)
+    assert result.returncode == 0, runs.describe(result)
+    assert any((tmp_path / "cache" / "jaxrl" / "xla").iterdir())
+    off = runs.train([*runs.TINY, "--total-timesteps", "512", "--no-compile-cache", "--run-dir", tmp_path / "run2"],
+                     {**env, "XDG_CACHE_HOME": str(tmp_path / "other")})
+    assert off.returncode == 0, runs.describe(off)
+    assert not (tmp_path / "other" / "jaxrl").exists()
+
+
+def test_main_called_in_process_leaves_jax_settings_alone(tmp_path, monkeypatch):
+    import jax
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    before = jax.config.values["jax_compilation_cache_dir"]
+    assert main(["--env", "Shogi-v0", "--eval-every", "1", "--run-dir", str(tmp_path / "r")]) == 2  # reaches run()
+    assert jax.config.values["jax_compilation_cache_dir"] == before
