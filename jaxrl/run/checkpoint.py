@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -73,33 +74,43 @@ class QuietStderr:
     def __init__(self, stream: Any):
         self._stream = stream
         self._pending = ""  # an incomplete line
-        self._block: list[str] | None = None  # the lines of a traceback being read
+        self._block: list[str] | None = None  # the lines of the traceback(s) being read
+        self._open = 0  # tracebacks begun in the block and not yet ended (threads print them interleaved)
+        self._other = False  # the block holds a traceback of anything else: it is shown
+        self._lock = threading.Lock()
         self.dropped = 0
 
     def write(self, text: str) -> int:
-        self._pending += text
-        while "\n" in self._pending:
-            line, self._pending = self._pending.split("\n", 1)
-            self._line(line + "\n")
-        if self._block is None and self._pending and not self._pending.startswith("Traceback"[: len(self._pending)]):
-            self._stream.write(self._pending)
-            self._pending = ""
+        with self._lock:
+            self._pending += text
+            while "\n" in self._pending:
+                line, self._pending = self._pending.split("\n", 1)
+                self._line(line + "\n")
+            if self._block is None and self._pending and not self._pending.startswith("Traceback"[: len(self._pending)]):
+                self._stream.write(self._pending)
+                self._pending = ""
         return len(text)
 
     def _line(self, line: str) -> None:
+        header = line.startswith("Traceback (most recent call last):")
         if self._block is None:
-            if line.startswith("Traceback (most recent call last):"):
-                self._block = [line]
+            if header:
+                self._block, self._open, self._other = [line], 1, False
             else:
                 self._stream.write(line)
             return
         self._block.append(line)
-        if line[:1] not in (" ", "\t"):  # the exception line closes the traceback
-            block, self._block = self._block, None
-            if line.strip() != _CLOSED_LOOP:
-                self._stream.write("".join(block))
-            else:
-                self.dropped += 1
+        if header:
+            self._open += 1
+        elif line[:1] not in (" ", "\t") and line.strip():  # an exception line ends one traceback
+            self._open -= 1
+            self._other = self._other or line.strip() != _CLOSED_LOOP
+            if self._open <= 0:
+                block, self._block = self._block, None
+                if self._other:
+                    self._stream.write("".join(block))
+                else:
+                    self.dropped += 1
 
     def flush(self) -> None:
         self._stream.flush()

@@ -315,6 +315,26 @@ def test_quiet_stderr_drops_only_the_closed_event_loop_tracebacks():
     assert sink.getvalue().endswith("Traceback (most recent call last):\n  cut short")
 
 
+def test_quiet_stderr_drops_two_closed_loop_tracebacks_printed_interleaved():
+    """Two threads print their tracebacks line by line into each other (seen on a full disk)."""
+    import io
+
+    from jaxrl.run.checkpoint import QuietStderr
+
+    head = "Traceback (most recent call last):\n"
+    frame = '  File "asyncio/base_events.py", line 806, in call_soon_threadsafe\n    self._check_closed()\n'
+    end = "RuntimeError: Event loop is closed\n"
+    sink = io.StringIO()
+    quiet = QuietStderr(sink)
+    for text in (head, frame, head, frame, "    raise RuntimeError('Event loop is closed')\n", end, end, "\n", "after\n"):
+        quiet.write(text)
+    assert sink.getvalue() == "\nafter\n" and quiet.dropped == 1
+    mixed = QuietStderr(sink := io.StringIO())
+    for text in (head, frame, head, '  File "x.py", line 1\n', "ValueError: real\n", end):
+        mixed.write(text)
+    assert "ValueError: real" in sink.getvalue() and mixed.dropped == 0  # anything else is shown whole
+
+
 def test_yaml_and_flags_take_auto_epochs(tmp_path, capsys):
     from jaxrl.train import parse_args
 
