@@ -305,24 +305,32 @@ def _rates(counts, games: int) -> dict[str, float]:
     return out
 
 
+def train_both(args, env: str, mode: str, ppo_epoch_updates: int):
+    """AlphaZero's and PPO's presets for ``env``, each trained for ``args.seconds``; partial JSON after each."""
+    from jaxrl import alphazero, ppo
+
+    out: dict[str, Any] = {"device": _device(), "seconds": args.seconds}
+    print(f"AlphaZero {args.seconds:.0f}s on {out['device']}", flush=True)
+    az, az_agent, out["alphazero"], az_snaps = train_for(
+        alphazero.make, alphazero.preset(env, **_overrides(args.set)), args.seconds, args.epoch_updates,
+        args.snapshots, args.seed, size_schedule=False,
+    )
+    _dump(args, mode, out)
+    print(f"PPO {args.seconds:.0f}s", flush=True)
+    ppo_algo, ppo_agent, out["ppo"], _ = train_for(
+        ppo.make, ppo.preset(env, **_overrides(args.ppo_set, ppo.PPOConfig)), args.seconds, ppo_epoch_updates, 1,
+        args.seed, size_schedule=True,
+    )
+    _dump(args, mode, out)
+    return out, (az, az_agent, az_snaps), (ppo_algo, ppo_agent)
+
+
 def run_connect_four(args) -> dict[str, Any]:
     import jax
 
-    from jaxrl import alphazero, ppo
     from jaxrl.games import both_seats, fixed_opponents, from_opponent
 
-    out: dict[str, Any] = {"device": _device(), "seconds": args.seconds}
-    az_config = alphazero.preset("ConnectFour-v0", **_overrides(args.set))
-    print(f"AlphaZero {args.seconds:.0f}s on {out['device']}", flush=True)
-    az, az_agent, out["alphazero"], az_snaps = train_for(
-        alphazero.make, az_config, args.seconds, args.epoch_updates, args.snapshots, args.seed, size_schedule=False
-    )
-    _dump(args, "connect_four", out)
-    print(f"PPO {args.seconds:.0f}s", flush=True)
-    ppo_algo, ppo_agent, out["ppo"], _ = train_for(
-        ppo.make, ppo.preset("ConnectFour-v0", **_overrides(args.ppo_set, ppo.PPOConfig)), args.seconds, 16, 1, args.seed, size_schedule=True
-    )
-    _dump(args, "connect_four", out)
+    out, (az, az_agent, az_snaps), (ppo_algo, ppo_agent) = train_both(args, "ConnectFour-v0", "connect_four", ppo_epoch_updates=16)
 
     env, params = az.eval_env()
     games = args.games
@@ -369,21 +377,9 @@ def run_triangles(args) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from jaxrl import alphazero, ppo
     from jaxrl.run.evaluation import baseline_episodes, make_evaluator
 
-    out: dict[str, Any] = {"device": _device(), "seconds": args.seconds}
-    az_config = alphazero.preset("Triangles-v0", **_overrides(args.set))
-    print(f"AlphaZero {args.seconds:.0f}s on {out['device']}", flush=True)
-    az, az_agent, out["alphazero"], az_snaps = train_for(
-        alphazero.make, az_config, args.seconds, args.epoch_updates, args.snapshots, args.seed, size_schedule=False
-    )
-    _dump(args, "triangles", out)
-    print(f"PPO {args.seconds:.0f}s", flush=True)
-    ppo_algo, ppo_agent, out["ppo"], _ = train_for(
-        ppo.make, ppo.preset("Triangles-v0", **_overrides(args.ppo_set, ppo.PPOConfig)), args.seconds, 4, 1, args.seed, size_schedule=True
-    )
-    _dump(args, "triangles", out)
+    out, (az, az_agent, az_snaps), (ppo_algo, ppo_agent) = train_both(args, "Triangles-v0", "triangles", ppo_epoch_updates=4)
 
     def summary(values):
         v = np.asarray(values, np.float64)
