@@ -63,7 +63,7 @@ def _device() -> str:
 # -- speed ---------------------------------------------------------------------------------
 
 
-def ours_speed(overrides: dict[str, Any], epoch_updates: int, repeats: int) -> dict[str, Any]:
+def ours_speed(overrides: dict[str, Any], epoch_updates: int, repeats: int, graph_loops: bool = True) -> dict[str, Any]:
     import jax
     import numpy as np
 
@@ -75,7 +75,7 @@ def ours_speed(overrides: dict[str, Any], epoch_updates: int, repeats: int) -> d
     state = jax.jit(algo.init)(jax.random.PRNGKey(0))
     epoch = jax.jit(lambda s: algo.train_from(s, epoch_updates), donate_argnums=0)
     start = _now()
-    compiled = epoch.lower(state).compile()
+    compiled = epoch.lower(state).compile(algo.backend.compiler_options() if graph_loops else None)
     compile_s = _now() - start
     state, metrics = compiled(state)  # warm-up; the buffer starts filling
     jax.block_until_ready(metrics)
@@ -88,8 +88,9 @@ def ours_speed(overrides: dict[str, Any], epoch_updates: int, repeats: int) -> d
     frames = config.num_envs * config.num_steps * epoch_updates
     seconds = float(np.median(times))
     return {
-        "config": {k: getattr(config, k) for k in ("num_envs", "num_steps", "num_simulations", "channels",
-                                                   "num_blocks", "batch_size", "train_steps", "dtype")},
+        "config": {**{k: getattr(config, k) for k in ("num_envs", "num_steps", "num_simulations", "channels",
+                                                      "num_blocks", "batch_size", "train_steps", "norm")},
+                   "dtype": algo.dtype, "graph_loops": graph_loops and algo.backend.graph_loops},
         "compile_s": compile_s, "seconds": times, "frames_per_s": frames / seconds, "peak_gb": _peak_gb(),
         "policy_loss": float(metrics["policy_loss"][-1]),
     }
@@ -189,26 +190,39 @@ def pgx_speed(example: Path, repeats: int, overrides: dict[str, Any]) -> dict[st
     }
 
 
+# (name, overrides, graph loops): the shipped configuration first, then one change at a time back to
+# the network and compilation of the first measurement (layer norms, float32, loops through the host).
+SPEED_VARIANTS = (
+    ("rezero_bf16", {"norm": "rezero", "dtype": "bfloat16"}, True),
+    ("rezero_bf16_host_loops", {"norm": "rezero", "dtype": "bfloat16"}, False),
+    ("layer_bf16", {"norm": "layer", "dtype": "bfloat16"}, True),
+    ("layer_fp32_host_loops", {"norm": "layer", "dtype": "float32"}, False),
+)
+
+
 def run_speed(args) -> dict[str, Any]:
     out: dict[str, Any] = {"device": _device()}
     size = {**PGX_SIZE, **_overrides(args.set)}
-    for dtype in ("float32", "bfloat16"):
-        out[f"ours_{dtype}"] = ours_speed({**size, "dtype": dtype}, args.epoch_updates, args.repeats)
-        print(f"ours {dtype}: {out[f'ours_{dtype}']['frames_per_s']:,.0f} frames/s, "
-              f"peak {out[f'ours_{dtype}']['peak_gb']} GB", flush=True)
+    wanted = args.variants.split(",") if args.variants else [v[0] for v in SPEED_VARIANTS]
+    for name, overrides, graph_loops in SPEED_VARIANTS:
+        if name not in wanted:
+            continue
+        out[f"ours_{name}"] = ours_speed({**size, **overrides}, args.epoch_updates, args.repeats, graph_loops)
+        print(f"ours {name}: {out[f'ours_{name}']['frames_per_s']:,.0f} frames/s, "
+              f"peak {out[f'ours_{name}']['peak_gb']} GB", flush=True)
         _dump(args, "speed", out)
-    for dtype in ("float32", "bfloat16"):
-        out[f"preset_{dtype}"] = ours_speed({**_overrides(args.preset_set), "dtype": dtype}, args.epoch_updates,
-                                            args.repeats)
-        print(f"preset {dtype}: {out[f'preset_{dtype}']['frames_per_s']:,.0f} frames/s", flush=True)
+    if args.preset_speed:
+        out["preset"] = ours_speed(_overrides(args.preset_set), args.epoch_updates, args.repeats)
+        print(f"preset: {out['preset']['frames_per_s']:,.0f} frames/s", flush=True)
         _dump(args, "speed", out)
     if args.pgx_example:
         pgx_set = {k: int(v) for k, v in (kv.split("=", 1) for kv in args.pgx_set)}
         out["pgx"] = pgx_speed(Path(args.pgx_example), args.repeats, pgx_set)
         print(f"pgx example: {out['pgx']['frames_per_s']:,.0f} frames/s per iteration, "
               f"{out['pgx']['selfplay_frames_per_s']:,.0f} self-play only", flush=True)
-        for dtype in ("float32", "bfloat16"):
-            out[f"ratio_{dtype}"] = out[f"ours_{dtype}"]["frames_per_s"] / out["pgx"]["frames_per_s"]
+        for key in [k for k in out if k.startswith("ours_")]:
+            out[f"ratio_{key[5:]}"] = out[key]["frames_per_s"] / out["pgx"]["frames_per_s"]
+            print(f"{key[5:]} / pgx: {out[f'ratio_{key[5:]}']:.2f}x", flush=True)
     return out
 
 
@@ -237,7 +251,7 @@ def train_for(make, config, seconds: float, epoch_updates: int, snapshots: int, 
         probe = make(config.replace(total_timesteps=10**6 * make(config).steps_per_update))
         step = jax.jit(lambda s: probe.train_from(s, epoch_updates), donate_argnums=0)
         state = probe.init(key)
-        compiled = step.lower(state).compile()
+        compiled = step.lower(state).compile(probe.backend.compiler_options())
         compile_s = _now() - probe_start
         state, m = compiled(state)
         jax.block_until_ready(m)
@@ -255,7 +269,7 @@ def train_for(make, config, seconds: float, epoch_updates: int, snapshots: int, 
     algo = make(config)
     step = jax.jit(lambda s: algo.train_from(s, epoch_updates), donate_argnums=0)
     state = jax.jit(algo.init)(key)
-    compiled = step.lower(state).compile()
+    compiled = step.lower(state).compile(algo.backend.compiler_options())
     compile_s = _now() - start
     taken, curve = [], []
     every = seconds / snapshots
@@ -492,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[],
                         help="override an AlphaZero field (speed: of the pgx-size config): key=value")
+    parser.add_argument("--variants", default="", help="speed: comma-separated SPEED_VARIANTS names (default all)")
+    parser.add_argument("--preset-speed", action="store_true", help="speed: also time the ConnectFour-v0 preset")
     parser.add_argument("--preset-set", action="append", default=[], help="speed: override a field of the preset run")
     parser.add_argument("--ppo-set", action="append", default=[], help="override a PPO preset field: key=value")
     parser.add_argument("--pgx-set", action="append", default=[], help="speed: override a field of pgx's example")

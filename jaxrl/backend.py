@@ -33,6 +33,10 @@ class Backend:
     conv_as_matmul: 3x3 convolutions as one matmul over the 9 shifted copies of the input
         (`jaxrl.networks.Conv3x3`); on CPUs a convolution inside a loop (every training update is one)
         runs ~10x slower than outside it, a matmul does not. The same function either way.
+    graph_loops: XLA runs while loops and conditionals inside CUDA graphs (command buffers with
+        WHILE and CONDITIONAL), so an iteration needs no round trip to the host to test its
+        condition; asked for by algorithms whose programs are made of many short loops (the tree
+        search: 1.13x faster on an H200), GPUs only.
     """
 
     platform: str
@@ -42,9 +46,18 @@ class Backend:
     fused_gradient: bool
     interpret_kernels: bool
     conv_as_matmul: bool = False
+    graph_loops: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def compiler_options(self) -> dict[str, str] | None:
+        """XLA options for compiling this algorithm's programs (`jax.stages.Lowered.compile`), or None."""
+        return {"xla_gpu_enable_command_buffer": GRAPH_LOOP_COMMANDS} if self.graph_loops else None
+
+
+# XLA's default command-buffer commands plus the two that keep loops on the device.
+GRAPH_LOOP_COMMANDS = "FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL"
 
 
 def current_platform() -> str:
@@ -64,13 +77,14 @@ def resolve(
     narrow_matmuls: Setting = "auto",
     fused_gradient: Setting = "auto",
     fused_unsupported: str | None = None,
+    graph_loops: Setting = "off",
 ) -> Backend:
     """The choices for ``platform`` (default: the current one).
 
     ``rollout_unroll`` 0 picks 4 on accelerators and 1 on CPUs. ``narrow_matmuls`` and
     ``fused_gradient`` 'auto' turn them on for GPUs only; the fused gradient also needs
     ``fused_unsupported`` to be None (else it is the reason it cannot run, and 'on' is
-    an error the caller reports).
+    an error the caller reports). ``graph_loops`` 'auto' turns it on for GPUs.
     """
     platform = platform or current_platform()
     gpu, cpu = platform == "gpu", platform == "cpu"
@@ -84,6 +98,7 @@ def resolve(
         fused_gradient=fused_unsupported is None and _setting(fused_gradient, gpu),
         interpret_kernels=not gpu,
         conv_as_matmul=cpu,
+        graph_loops=_setting(graph_loops, gpu),
     )
 
 
@@ -103,4 +118,4 @@ def request_determinism() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
 
 
-__all__ = ["DETERMINISTIC_XLA_FLAG", "Backend", "current_platform", "request_determinism", "resolve"]
+__all__ = ["DETERMINISTIC_XLA_FLAG", "GRAPH_LOOP_COMMANDS", "Backend", "current_platform", "request_determinism", "resolve"]

@@ -249,6 +249,70 @@ class ConvTorso(nn.Module):
         return MLPTorso(self.hidden_sizes, self.activation, self.narrow_matmuls)(x, batch_ndim)
 
 
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions and a skip connection, ``[N, H, W, C] -> [N, H, W, C]``.
+
+    ``norm`` 'layer': a layer norm after each convolution; 'rezero': no norm, the branch
+    scaled by a learnt scalar initialised to 0 (ReZero, Bachlechner et al. 2020) before it
+    joins the skip, so a deep torso starts as the identity. ``conv_as_matmul``: the
+    convolutions as `Conv3x3` matmuls (same parameters, float32 only).
+    """
+
+    channels: int
+    dtype: jnp.dtype = jnp.float32
+    norm: str = "layer"
+    conv_as_matmul: bool = False
+
+    def _conv(self, name: str) -> nn.Module:
+        if self.conv_as_matmul:
+            return Conv3x3(self.channels, name=name)
+        return nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype, name=name)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = self._conv("Conv_0")(x)
+        if self.norm == "layer":
+            y = nn.relu(nn.LayerNorm(dtype=self.dtype, name="LayerNorm_0")(y))
+            y = self._conv("Conv_1")(y)
+            return nn.relu(x + nn.LayerNorm(dtype=self.dtype, name="LayerNorm_1")(y))
+        y = self._conv("Conv_1")(nn.relu(y))
+        scale = self.param("branch_scale", nn.initializers.zeros, ())
+        return nn.relu(x + (scale * y).astype(x.dtype))
+
+
+class ResidualTorso(nn.Module):
+    """A 3x3 stem convolution to ``channels``, ``num_blocks`` ReZero residual blocks over board
+    planes ``[..., H, W, C]``, then the MLP over the flattened planes.
+
+    No normalisation, so the torso is a pure function of its parameters and one game's output
+    does not depend on the batch. ``conv_as_matmul``: see `ConvTorso`.
+    """
+
+    hidden_sizes: Sequence[int]
+    activation: str = "relu"
+    channels: int = 64
+    num_blocks: int = 2
+    narrow_matmuls: bool = False
+    conv_as_matmul: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, batch_ndim: int) -> jax.Array:
+        batch_shape = obs.shape[:batch_ndim]
+        x = obs.reshape((-1,) + obs.shape[batch_ndim:])
+        init = orthogonal(np.sqrt(2))
+        stem = (Conv3x3(self.channels, kernel_init=init, name="Stem") if self.conv_as_matmul
+                else nn.Conv(self.channels, (3, 3), padding="SAME", kernel_init=init, name="Stem"))
+        x = nn.relu(stem(x))
+        for i in range(self.num_blocks):
+            x = ResidualBlock(self.channels, norm="rezero", conv_as_matmul=self.conv_as_matmul,
+                              name=f"Block_{i}")(x)
+        x = x.reshape(batch_shape + x.shape[1:])
+        return MLPTorso(self.hidden_sizes, self.activation, self.narrow_matmuls)(x, batch_ndim)
+
+
+TORSOS = {"mlp": MLPTorso, "conv": ConvTorso, "resnet": ResidualTorso}
+
+
 class ActorCritic(nn.Module):
     """Separate actor and critic networks of the same torso shape.
 
@@ -258,7 +322,7 @@ class ActorCritic(nn.Module):
     ``__call__`` both. Keeping them separate lets the rollout run the actor
     alone and evaluate the critic on the whole batch at once afterwards.
     ``narrow_matmuls``: see `Dense.narrow` (the same function either way); ``conv_as_matmul``: see
-    `ConvTorso`.
+    `ConvTorso`; ``channels`` and ``num_blocks``: the 'resnet' torso's (`ResidualTorso`).
     """
 
     action_dim: int
@@ -270,13 +334,17 @@ class ActorCritic(nn.Module):
     log_std_init: float = 0.0
     narrow_matmuls: bool = False
     conv_as_matmul: bool = False
+    channels: int = 64
+    num_blocks: int = 2
 
     def setup(self) -> None:
-        cls = ConvTorso if self.torso == "conv" else MLPTorso
+        cls = TORSOS[self.torso]
         narrow = self.narrow_matmuls
         options = {"narrow_matmuls": narrow}
-        if self.torso == "conv":
+        if self.torso != "mlp":
             options["conv_as_matmul"] = self.conv_as_matmul
+        if self.torso == "resnet":
+            options.update(channels=self.channels, num_blocks=self.num_blocks)
         self.actor_torso = cls(tuple(self.hidden_sizes), self.activation, **options)
         self.actor_head = _dense(self.action_dim, 0.01, narrow)
         self.critic_torso = cls(tuple(self.hidden_sizes), self.activation, **options)

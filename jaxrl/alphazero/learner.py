@@ -109,10 +109,14 @@ class AlphaZero:
         self.game = self.env.unwrapped
         self.num_players = self.env.num_players
         self.num_actions = int(self.env.action_space(self.env_params).n)
-        self.backend = backend.resolve()
+        # The search is hundreds of short loops per move: kept on the device where the GPU can.
+        self.backend = backend.resolve(graph_loops="auto")
+        # bfloat16 convolutions are faster on accelerators and slower on CPUs.
+        self.dtype = config.dtype if config.dtype != "auto" else (
+            "float32" if self.backend.platform == "cpu" else "bfloat16")
         self.network = AlphaZeroNet(
             num_actions=self.num_actions, channels=config.channels, num_blocks=config.num_blocks,
-            bounded_value=self.num_players > 1, dtype=jnp.dtype(config.dtype),
+            bounded_value=self.num_players > 1, dtype=jnp.dtype(self.dtype), norm=config.norm,
         )
         self.search = self._build_search(config.num_simulations)
         self.eval_search = self._build_search(config.eval_num_simulations)
@@ -160,7 +164,7 @@ class AlphaZero:
         search = f"{cfg.search} search of {cfg.num_simulations} simulations"
         return (f"self-play: {cfg.num_envs} games x {cfg.num_steps} moves per update, each move a {search}; "
                 f"then {cfg.train_steps} gradient steps on {cfg.batch_size} samples of a {cfg.buffer_capacity} buffer; "
-                f"net {cfg.channels}x{cfg.num_blocks} {cfg.dtype}")
+                f"net {cfg.channels}x{cfg.num_blocks} ({cfg.norm} norm, {self.dtype})")
 
     def learning_rate(self, update: jax.Array) -> jax.Array:
         """The learning rate of update ``update`` (0-based) under ``lr_schedule``."""
@@ -206,6 +210,10 @@ class AlphaZero:
     def agent(self, state: AlphaZeroState) -> Any:
         """What acting needs from a training state (one seed): the network parameters."""
         return state.params
+
+    def display_state(self, state: AlphaZeroState) -> Any:
+        """Game 0's own env state (under the wrappers) of one seed's ``state``, for the live display's board."""
+        return jax.tree.map(lambda x: x[0], bare_state(self.env, state.env_state))
 
     def agent_policy(self, agent: Any, *, greedy: bool = True) -> Policy:
         """A `jaxrl.games.Policy` for one game: a search of ``eval_num_simulations`` from ``state``.

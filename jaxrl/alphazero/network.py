@@ -1,8 +1,13 @@
 """AlphaZero's network: a residual convolution torso over board planes, a policy head and a value head.
 
-Layer normalisation instead of batch normalisation keeps the network a pure
-function of its parameters (no running statistics in the training state, the
-same output for one game or a batch).
+The torso is a pure function of its parameters (no running statistics in the
+training state, the same output for one game or a batch): either layer
+normalisation after every convolution, or none at all with each residual
+branch scaled by a learnt scalar that starts at 0 (ReZero, Bachlechner et al.
+2020), so that the network starts as its stem and deepens as it learns. The
+second is the faster one on GPUs: the searches evaluate the network on every
+simulation, and there the normalisations' extra passes over the activations
+cost about a third as much as the convolutions themselves (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -11,22 +16,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxrl.networks import ResidualBlock
+
 # Near-zero policy logits at the start: a uniform prior until the search has taught the network.
 _SMALL = nn.initializers.variance_scaling(1e-4, "fan_in", "truncated_normal")
 
 
-class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with layer norms and a skip connection, ``[N, H, W, C] -> [N, H, W, C]``."""
-
-    channels: int
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(x)
-        y = nn.relu(nn.LayerNorm(dtype=self.dtype)(y))
-        y = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(y)
-        return nn.relu(x + nn.LayerNorm(dtype=self.dtype)(y))
+NORMS = ("layer", "rezero")
 
 
 class AlphaZeroNet(nn.Module):
@@ -45,15 +41,16 @@ class AlphaZeroNet(nn.Module):
     num_blocks: int = 4
     bounded_value: bool = True
     dtype: jnp.dtype = jnp.float32
+    norm: str = "layer"
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         batch_shape = obs.shape[:-3]
         x = obs.reshape((-1,) + obs.shape[-3:]).astype(self.dtype)
         x = nn.Conv(self.channels, (3, 3), padding="SAME", dtype=self.dtype)(x)
-        x = nn.relu(nn.LayerNorm(dtype=self.dtype)(x))
+        x = nn.relu(nn.LayerNorm(dtype=self.dtype)(x) if self.norm == "layer" else x)
         for _ in range(self.num_blocks):
-            x = ResidualBlock(self.channels, self.dtype)(x)
+            x = ResidualBlock(self.channels, self.dtype, self.norm)(x)
         x = x.astype(jnp.float32)
 
         # The heads' 1x1 convolutions are normalised over the whole flattened board: a layer norm
@@ -70,4 +67,4 @@ class AlphaZeroNet(nn.Module):
         return logits.reshape(batch_shape + (self.num_actions,)), value.reshape(batch_shape)
 
 
-__all__ = ["AlphaZeroNet", "ResidualBlock"]
+__all__ = ["NORMS", "AlphaZeroNet", "ResidualBlock"]

@@ -102,3 +102,45 @@ def test_conv_torso_has_the_same_parameters_and_function_either_way():
     (logits_b, _), value_b = nets[1].apply(params[0], obs)
     np.testing.assert_allclose(logits_a, logits_b, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(value_a, value_b, rtol=1e-5, atol=1e-5)
+
+
+def test_residual_torso_starts_as_its_stem_and_matches_its_matmul_form():
+    """ReZero blocks start at the identity (their scale is 0), and the matmul convolutions of the CPU
+    compute the same function with the same parameters."""
+    from jaxrl.networks import ActorCritic, ResidualTorso
+
+    obs = jax.random.normal(jax.random.PRNGKey(4), (2, 3, 9, 9, 5))
+    torso = ResidualTorso((16,), channels=8, num_blocks=2)
+    params = torso.init(jax.random.PRNGKey(5), obs, 2)
+    assert set(params["params"]) == {"Stem", "Block_0", "Block_1", "MLPTorso_0"}
+    assert params["params"]["Block_0"]["branch_scale"].shape == ()
+    stem_only = ResidualTorso((16,), channels=8, num_blocks=0)
+    trimmed = {"params": {k: v for k, v in params["params"].items() if not k.startswith("Block")}}
+    np.testing.assert_allclose(torso.apply(params, obs, 2), stem_only.apply(trimmed, obs, 2), rtol=1e-6, atol=1e-6)
+    # With the blocks switched on, the output changes: the branches are really in the function.
+    live = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.ones_like(x) if "branch_scale" in jax.tree_util.keystr(path) else x, params)
+    assert not np.allclose(torso.apply(live, obs, 2), torso.apply(params, obs, 2))
+
+    nets = [ActorCritic(action_dim=5, continuous=False, obs_ndim=3, torso="resnet", channels=8, num_blocks=2,
+                        hidden_sizes=(16,), activation="relu", conv_as_matmul=m) for m in (False, True)]
+    net_params = nets[0].init(jax.random.PRNGKey(6), obs)
+    chex.assert_trees_all_equal_shapes(net_params, nets[1].init(jax.random.PRNGKey(6), obs))
+    net_params = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.full_like(x, 0.5) if "branch_scale" in jax.tree_util.keystr(path) else x, net_params)
+    (logits_a, _), value_a = nets[0].apply(net_params, obs)
+    (logits_b, _), value_b = nets[1].apply(net_params, obs)
+    assert logits_a.shape == (2, 3, 5) and value_a.shape == (2, 3)
+    np.testing.assert_allclose(logits_a, logits_b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(value_a, value_b, rtol=1e-4, atol=1e-5)
+
+
+def test_alphazero_keeps_its_parameter_names_with_the_shared_block():
+    """The residual block now lives in jaxrl.networks; AlphaZero checkpoints keep their tree."""
+    from jaxrl.alphazero.network import AlphaZeroNet
+
+    obs = jnp.zeros((1, 6, 7, 2))
+    for norm, leaves in (("layer", {"Conv_0", "Conv_1", "LayerNorm_0", "LayerNorm_1"}),
+                         ("rezero", {"Conv_0", "Conv_1", "branch_scale"})):
+        params = AlphaZeroNet(num_actions=7, channels=8, num_blocks=2, norm=norm).init(jax.random.PRNGKey(0), obs)
+        assert set(params["params"]["ResidualBlock_1"]) == leaves
