@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import games, seats
+from jaxrl.games.opponents import minimax_fits
 from jaxrl.run.evaluation import make_evaluator, max_episode_steps
 
 if TYPE_CHECKING:  # annotations only: the loop imports this module
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # annotations only: the loop imports this module
 # Both sides of a match against a pool snapshot are greedy; this many random opening moves make
 # their games differ.
 POOL_OPENING_MOVES = 2
-# Games against random play that fix the minimax opponent's Elo rating, once per run.
+# Games per seat against random play that fix each other fixed opponent's Elo rating, once per run.
 CALIBRATION_GAMES = 500
 
 
@@ -202,9 +203,10 @@ class GameEvaluationCallback(Callback):
 
     Every ``every`` epochs and at the end, the greedy current policy plays
     ``games`` games as seat 0 (black, moves first) and ``games`` as seat 1
-    (white) against each fixed opponent: ``random`` (uniform over legal moves)
-    and ``minimax<depth>`` (`jaxrl.games.minimax_opponent`; none when
-    ``minimax_depth`` is 0). For each it logs
+    (white) against each fixed opponent (`jaxrl.games.fixed_opponents`):
+    ``random`` (uniform over legal moves), ``capture_greedy`` in games with a
+    material count (Shogi), and ``minimax<depth>`` (`jaxrl.games.minimax_opponent`;
+    none when ``minimax_depth`` is 0). For each it logs
     ``eval/vs_<name>/{black,white}_{win,draw,loss}_rate`` and
     ``eval/vs_<name>/win_rate`` (both seats).
 
@@ -214,9 +216,11 @@ class GameEvaluationCallback(Callback):
     random opening moves (so that two deterministic policies play varied games),
     and logs ``eval/vs_pool/{win,draw,loss}_rate`` and ``eval/pool_size``.
 
-    Elo (``eval/elo``): random is anchored at 0; the minimax opponent's fixed
-    rating is calibrated once from `CALIBRATION_GAMES` games against random (logged as
-    ``eval/vs_minimax<d>/elo``); a snapshot keeps the agent's rating at the
+    Elo (``eval/elo``): random is anchored at 0; each other fixed opponent's
+    rating is calibrated once from `CALIBRATION_GAMES` games per seat against random
+    (logged as ``eval/vs_<name>/elo``), played in rounds of ``games`` per seat
+    where the minimax search could not hold them all at once
+    (`jaxrl.games.opponents.MINIMAX_BYTES_LIMIT`); a snapshot keeps the agent's rating at the
     time it was taken. After each evaluation round the agent's rating is
     updated game by game (`jaxrl.games.elo_update_games`, factor ``elo_k``) over
     all the round's games in a random order. With ``--num-seeds`` > 1
@@ -283,14 +287,24 @@ class GameEvaluationCallback(Callback):
         self._matches = {name: versus(policy) for name, policy in fixed.items()}
         self._versus_member = jax.jit(versus_member)
         self._pool_add = jax.jit(games.pool_add)
-        name = f"minimax{self.minimax_depth}"
-        if self.minimax_depth > 0 and name not in self.anchors:  # not calibrated before a resume
-            self._key, key = jax.random.split(self._key)
-            counts = jax.device_get(
-                jax.jit(lambda k: both_seats(fixed[name], fixed["random"], k, CALIBRATION_GAMES))(key)
-            )
-            score = float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"])) / (2 * CALIBRATION_GAMES)
-            self.anchors[name] = games.elo_from_score(score, 2 * CALIBRATION_GAMES, self.anchors["random"])
+        for name in fixed:
+            if name == "random" or name in self.anchors:  # not calibrated before a resume
+                continue
+            per_round = CALIBRATION_GAMES
+            if name == f"minimax{self.minimax_depth}" and not minimax_fits(
+                env, env_params, self.minimax_depth, 2 * CALIBRATION_GAMES
+            ):
+                per_round = min(self.games, CALIBRATION_GAMES)  # what the config check let through
+            rounds = math.ceil(CALIBRATION_GAMES / per_round)
+            per_round = math.ceil(CALIBRATION_GAMES / rounds)
+            calibrate = jax.jit(lambda k, name=name, n=per_round: both_seats(fixed[name], fixed["random"], k, n))
+            points = 0.0
+            for _ in range(rounds):
+                self._key, key = jax.random.split(self._key)
+                counts = jax.device_get(calibrate(key))
+                points += float(np.sum(counts["wins"]) + 0.5 * np.sum(counts["draws"]))
+            played = 2 * rounds * per_round
+            self.anchors[name] = games.elo_from_score(points / played, played, self.anchors["random"])
 
     def checkpoint_state(self) -> tuple[dict[str, Any], Any] | None:
         if self.ratings is None:

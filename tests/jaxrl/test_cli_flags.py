@@ -94,20 +94,23 @@ def test_a_resume_that_changes_a_decaying_schedule_warns():
 
 
 def test_a_minimax_opponent_too_big_for_the_game_is_a_config_error(tmp_path, capsys):
-    """Shogi's 2187 actions: depth 2 would hold ~7.9 TB of states; it is refused before anything is written."""
+    """Shogi's legal-only search fits at the default depth 2 but not at depth 3 (~0.8 TB); that is refused
+    before anything is written."""
     import envs
-    from jaxrl.games.opponents import check_minimax, minimax_state_bytes
+    from jaxrl.games.opponents import check_minimax
 
     env, params = envs.make("Shogi-v0")
-    assert minimax_state_bytes(env, params, 2, 256) == 2187**2 * 256 * minimax_state_bytes(env, params, 0, 1)
-    with pytest.raises(ValueError, match=r"--minimax-depth 2 searches 2187\^2 positions .* use --minimax-depth 1 or 0"):
-        check_minimax(env, params, 2, 256)
+    check_minimax(env, params, 2, 256)  # the default: 2 * --eval-games 128
+    with pytest.raises(ValueError, match=r"--minimax-depth 3 searches up to 160\^3 positions .* use --minimax-depth 2 or 0"):
+        check_minimax(env, params, 3, 256)
     c4, c4_params = envs.make("ConnectFour-v0")
     check_minimax(c4, c4_params, 6, 256)  # Connect Four's depth 6 fits
     run_dir = tmp_path / "shogi"
-    assert main(["--env", "Shogi-v0", "--total-timesteps", "20000", "--eval-every", "1", "--run-dir", str(run_dir)]) == 2
+    args = ["--env", "Shogi-v0", "--num-envs", "64", "--num-steps", "8", "--total-timesteps", "20000", "--eval-every", "1",
+            "--minimax-depth", "3"]
+    assert main([*args, "--run-dir", str(run_dir)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error: --minimax-depth 2 searches 2187^2"), err
+    assert len(err.splitlines()) == 1 and err.startswith("error: --minimax-depth 3 searches up to 160^3"), err
     assert not run_dir.exists()
 
 
@@ -131,5 +134,6 @@ def test_main_called_in_process_leaves_jax_settings_alone(tmp_path, monkeypatch)
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     before = jax.config.values["jax_compilation_cache_dir"]
-    assert main(["--env", "Shogi-v0", "--eval-every", "1", "--run-dir", str(tmp_path / "r")]) == 2  # reaches run()
+    # Reaches run() (where the CLI turns the cache on) and stops there on a config error.
+    assert main(["--env", "Shogi-v0", "--eval-every", "1", "--minimax-depth", "3", "--run-dir", str(tmp_path / "r")]) == 2
     assert jax.config.values["jax_compilation_cache_dir"] == before

@@ -46,6 +46,12 @@ NUM_SQUARES = 81
 OFF_BOARD = 81  # padding index used by the ray tables
 PROMOTION_OFFSET = 8
 
+# Material values by piece type 0..13 (P L N S B R G K +P +L +N +S +B +R), in pawns: lance 3,
+# knight 4, silver 5, gold 6, bishop 8, rook 10; the four gold-like promoted pieces 6, horse 11,
+# dragon 13. The king is never captured, so it counts 0. A piece in hand counts as its
+# unpromoted type (hand types 0..6 are piece types 0..6).
+PIECE_VALUES = np.array([1, 3, 4, 5, 8, 10, 6, 0, 6, 6, 6, 6, 11, 13], np.float32)
+
 # -- directions (mover's frame; d_rank = -1 is "forward") -----------------------------------------
 # 0..7 are the king directions, 8 and 9 the two knight jumps.
 DIRECTIONS = np.array(
@@ -345,6 +351,17 @@ def legal_action_mask(board: jax.Array, hand: jax.Array) -> tuple[jax.Array, jax
     drops = _drop_mask(board, hand, safety)
     mask = jnp.concatenate([moves.reshape(-1), drops.reshape(-1)])
     return mask, safety["num_checks"] > 0
+
+
+def material(board: jax.Array, hand: jax.Array) -> jax.Array:
+    """``float32[2]``: the material (`PIECE_VALUES`, board and hand) of the mover and of the opponent."""
+    board = board.astype(jnp.int32)
+    values = jnp.asarray(PIECE_VALUES)
+    piece_type = jnp.clip(board % OPPONENT, 0, NUM_PIECE_TYPES - 1)
+    on_board = jnp.where(board >= 0, values[piece_type], 0.0)
+    theirs = board >= OPPONENT
+    in_hand = hand.astype(jnp.float32) @ values[:NUM_HAND_TYPES]
+    return jnp.stack([jnp.sum(jnp.where(theirs, 0.0, on_board)), jnp.sum(jnp.where(theirs, on_board, 0.0))]) + in_hand
 
 
 def action_source(board: jax.Array, action: jax.Array) -> jax.Array:
