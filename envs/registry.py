@@ -40,14 +40,16 @@ def unknown_env_message(name: str) -> str:
     hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "no close match"
     return (
         f"unknown environment {name!r}: {hint} "
-        f"(registered: {', '.join(registered_names())}; gymnax envs as 'gymnax:<name>')"
+        f"(registered: {', '.join(registered_names())}; "
+        "gymnax envs as 'gymnax:<name>', pgx games as 'pgx:<id>')"
     )
 
 
 def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
     """Build a registered environment and its params, with field overrides applied.
 
-    ``make("gymnax:<name>")`` wraps a gymnax environment through the adapter;
+    ``make("gymnax:<name>")`` wraps a gymnax environment through the adapter, ``make("pgx:<id>")``
+    a pgx game (`envs.adapters.pgx`);
     ``make("package.module:ClassName")`` builds a user's own Environment subclass.
     Raises ValueError naming the closest names for an unknown ``name``, and the
     valid fields for an unknown override.
@@ -56,6 +58,10 @@ def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
         from envs.adapters.gymnax import make_gymnax
 
         env, params = make_gymnax(name.split(":", 1)[1])
+    elif name.startswith("pgx:"):
+        from envs.adapters.pgx import make_pgx
+
+        env, params = make_pgx(name.split(":", 1)[1])
     else:
         if name in _REGISTRY:
             entry_point = _REGISTRY[name]

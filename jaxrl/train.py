@@ -181,6 +181,7 @@ def list_envs() -> str:
                 else "single-agent")
         lines.append(f"{name:<28} {kind:<16} observation {obs}, actions {env.action_space(params)}")
     lines.append("gymnax:<name>                any gymnax env (pip install gymnax)")
+    lines.append("pgx:<id>                     any pgx game of one or two players (pip install -e \".[pgx]\")")
     return "\n".join(lines)
 
 
