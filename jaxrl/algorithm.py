@@ -4,6 +4,15 @@ The host loop, checkpoints, display, loggers, evaluation and the command line
 know an algorithm only through this `Protocol` (structural: an algorithm
 need not inherit from it). ``B`` below is the env batch of one seed, ``K``
 the updates of one host-loop epoch.
+
+Optional, outside the `Protocol` (an algorithm without it needs nothing):
+
+``display_state(state) -> env state``
+    One game's own env state (the unwrapped env's, no batch axis) from one
+    seed's training state. When the algorithm has it, the live display of a
+    terminal run draws that game's board (the env's ``render``): the loop calls
+    it jitted, at most once per display interval, on the state of the epoch
+    just done, and copies the small result to the host.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def build_trainer(
     if stdout is not None and main_process:
         live = stdout.isatty()
         total = algo.num_updates * algo.steps_per_update
-        display = Display(total, config.display_interval, stream=stdout, live=live)
+        display = Display(total, config.display_interval, stream=stdout, live=live, env=algo.env)
     if state is None:
         state = sharding.shard_state(init_state(algo, config), mesh, config.num_seeds, algo.env_batch_fields)
     components = TrainingComponents(

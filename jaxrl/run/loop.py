@@ -14,6 +14,7 @@ after every callback of the epoch has run, with each callback's own state.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import warnings
@@ -160,6 +161,7 @@ class Trainer:
         self._save_requests: set[str] = set()  # 'numbered' and/or 'best', saved once the epoch's callbacks ran
         self._time_offset = time_offset
         self._start = time.perf_counter()
+        self._board_fn = self._board_function()
 
     # -- counters --------------------------------------------------------------------
     @property
@@ -218,9 +220,38 @@ class Trainer:
             # CPU cannot donate buffers; the warning is noise there.
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
             start = time.perf_counter()
-            compiled = jitted.lower(self.state, np.int32(num_updates)).compile()
+            compiled = jitted.lower(self.state, np.int32(num_updates)).compile(algo.backend.compiler_options())
             self.compile_seconds = time.perf_counter() - start
         return compiled
+
+    # -- the display's board ------------------------------------------------------------
+    def _board_function(self):
+        """A jitted ``state -> game 0 of seed 0's env state`` when the display draws boards, else None.
+
+        Uses the optional `Algorithm.display_state`. Only with one process: every process would
+        have to run it on a state split over hosts, and only process 0 displays.
+        """
+        display = self.components.display
+        display_state = getattr(self.algo, "display_state", None)
+        if display is None or not display.shows_board or not callable(display_state) or jax.process_count() > 1:
+            return None
+        first_seed = (lambda s: jax.tree.map(lambda x: x[0], s)) if self.num_seeds > 1 else (lambda s: s)
+        return jax.jit(lambda state: display_state(first_seed(state)))
+
+    def _board(self, state: State, force: bool = False) -> Any:
+        """Game 0 of ``state`` on the device (queued, not waited for) when the display wants one
+        (or ``force``); else None.
+
+        Called before ``state`` is donated to the next epoch: the small copy is queued ahead of it.
+        """
+        if self._board_fn is None or state is None or not (force or self.components.display.wants_board()):
+            return None
+        try:
+            return self._board_fn(state)
+        except Exception as error:  # noqa: BLE001 - the board must never stop training
+            self._board_fn = None
+            self.report(f"warning: no board on the display ({type(error).__name__}: {error})")
+            return None
 
     # -- records -----------------------------------------------------------------------
     def _records(
@@ -408,6 +439,7 @@ class Trainer:
             inflight = None
             self.is_last_epoch = end >= total
             pipelined = not self.is_last_epoch and self._stop_reason is None and not self._needs_state(epoch)
+            board = self._board(state)
             if pipelined:
                 inflight = launch(state, end)  # donates `state`: nothing below may read it
             metrics, params_finite = self._pull(parts)  # waits for epoch `epoch`
@@ -429,7 +461,7 @@ class Trainer:
             # A checkpoint is written only once the records up to it are: a resume never lacks one.
             save_seconds = self._save_requested()
             if display is not None and not self.is_last_epoch and self._stop_reason is None:
-                display.update(last_record, log=self.components.log)
+                display.update(last_record, log=self.components.log, board_state=board)
             sizer.agree()  # where every process is at the same step, beside the stop check
             if sharding.any_process(self._stop_reason is not None):
                 self.request_stop("stop requested on another process")
@@ -448,13 +480,14 @@ class Trainer:
             return EXIT_OK
         self._sizer = EpochSizer(components.updates_per_epoch, components.epoch_seconds)
         self.report("compiling the training program (XLA; the first run of a config takes the longest) ...")
-        if self._sizer.auto:
-            compiled = self._epoch_fn(self._sizer.room)
+        sizes = None if self._sizer.auto else epoch_updates(remaining, self._sizer.requested)
+        spinner = components.display.compiling() if components.display is not None else contextlib.nullcontext()
+        with spinner:  # on a terminal: a spinner with the seconds so far, while the compile blocks
+            compiled = self._epoch_fn(self._sizer.room if sizes is None else sizes[0])
+        if sizes is None:
             self.report(f"compiled the update function in {self.compile_seconds:.1f}s "
                         f"(--updates-per-epoch auto: epochs of about {components.epoch_seconds:g}s)")
         else:
-            sizes = epoch_updates(remaining, self._sizer.requested)
-            compiled = self._epoch_fn(sizes[0])
             self._sizer.requested = sizes[0]
             self.report(f"compiled the epoch function ({sizes[0]} updates per epoch, {len(sizes)} epochs) "
                         f"in {self.compile_seconds:.1f}s")
@@ -475,7 +508,8 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if components.display is not None and last_record is not None:
-            components.display.update(last_record, force=True, log=components.log)
+            board = self._board(self.state, force=True) if failure is None else None
+            components.display.update(last_record, force=True, log=components.log, board_state=board)
             components.display.close()
         try:
             self._end_callbacks(reason)
