@@ -155,6 +155,30 @@ class FlattenObservation(Wrapper):
         return spaces.Box(space.low.reshape(-1), space.high.reshape(-1), (size,), space.dtype)
 
 
+class MaterialReward(Wrapper):
+    """Adds ``coef`` times the change of each seat's material balance to its reward on every move of
+    a two-player game that counts material (``env.material(state, params) -> float32[2]``, each
+    seat's; Shogi's piece values), so captures pay before the game is decided.
+
+    Zero-sum (the seats' extras are opposite) and a difference of one potential, the balance, so it
+    telescopes over a game. The move that ends a game gets none: the result alone decides who won.
+    """
+
+    def __init__(self, env: Environment, coef: float):
+        super().__init__(env)
+        if not callable(getattr(env, "material", None)):
+            raise ValueError(f"{env.name} counts no material (it has no material(state, params) method)")
+        self.coef = coef
+
+    def step_env(self, key, state, action, params) -> StepResult:
+        before = self._env.material(state, params)
+        obs, next_state, reward, terminated, truncated, info = self._env.step_env(key, state, action, params)
+        after = self._env.material(next_state, params)
+        gain = (after[0] - after[1]) - (before[0] - before[1])
+        extra = jnp.where(terminated | truncated, 0.0, self.coef * gain)
+        return obs, next_state, reward + jnp.stack([extra, -extra]), terminated, truncated, info
+
+
 class ClipAction(Wrapper):
     """Clips continuous actions into the action space's bounds before stepping."""
 

@@ -100,6 +100,8 @@ def build_env(config: PPOConfig, *, training: bool = True) -> tuple[envs.Environ
         env = wrappers.ClipAction(env)
     if not training:
         return env, params
+    if config.material_reward:
+        env = wrappers.MaterialReward(env, config.material_reward)
     env = wrappers.AutoReset(wrappers.EpisodeStatistics(env))
     if config.normalize_observations:
         env = wrappers.NormalizeObservation(env)
@@ -128,6 +130,8 @@ def build_network(
         log_std_init=config.log_std_init,
         narrow_matmuls=narrow_matmuls,
         conv_as_matmul=conv_as_matmul,
+        channels=config.channels,
+        num_blocks=config.num_blocks,
     )
 
 
@@ -270,6 +274,13 @@ class PPO:
     def agent(self, state: PPOState) -> dict[str, Any]:
         """What acting needs from a training state (one seed): the parameters and observation statistics."""
         return {"params": state.params, "obs_stats": self.observation_statistics(state.env_state)}
+
+    def display_state(self, state: PPOState) -> Any:
+        """Game 0's own env state (under the wrappers) of one seed's ``state``, for the live display's board."""
+        env, env_state = self.env, state.env_state
+        while isinstance(env, wrappers.Wrapper):
+            env_state, env = env.inner_state(env_state), env.env
+        return jax.tree.map(lambda x: x[0], env_state)
 
     def agent_policy(self, agent: dict[str, Any], *, greedy: bool = True) -> Policy:
         """The actor as a `jaxrl.games.Policy` for one game or episode (``state`` unused).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import struct
 
 from envs import spaces
@@ -183,3 +184,28 @@ def test_clip_action():
         jax.random.PRNGKey(1), state, jnp.asarray([5.0, -3.0, 0.25]), params
     )
     np.testing.assert_allclose(unclipped, 2.25)
+
+
+def test_material_reward_pays_captures_zero_sum_and_not_on_the_last_move():
+    import envs as registry
+    from envs.wrappers import MaterialReward
+
+    shogi, params = registry.make("Shogi-v0")
+    env = MaterialReward(shogi, 0.01)
+    # Sente's rook on 5h takes gote's rook on 5e: gote loses 10 on the board, sente gains 10 in hand.
+    state = shogi.init_from_sfen("4k4/9/9/9/4r4/9/9/4R4/4K4 b - 1")
+    key = jax.random.PRNGKey(0)
+    _, after, reward, terminated, truncated, _ = env.step_env(key, state, shogi.usi_to_action(state, "5h5e"), params)
+    np.testing.assert_allclose(np.asarray(reward), [0.2, -0.2], atol=1e-6)
+    assert not bool(terminated | truncated)
+    # A quiet move changes nothing.
+    _, _, reward, *_ = env.step_env(key, after, shogi.usi_to_action(after, "5a4a"), params)
+    np.testing.assert_allclose(np.asarray(reward), [0.0, 0.0])
+    # A capture that mates: the result alone is paid (the winner's +1, the loser's -1).
+    mate = shogi.init_from_sfen("8k/8p/7GP/9/9/9/9/9/4K4 b - 1")  # the gold takes on 1b, guarded by the pawn
+    _, end, reward, terminated, _, _ = env.step_env(key, mate, shogi.usi_to_action(mate, "2c1b"), params)
+    assert bool(terminated)
+    np.testing.assert_allclose(np.asarray(reward), [1.0, -1.0])
+    # Connect Four counts no material.
+    with pytest.raises(ValueError, match="counts no material"):
+        MaterialReward(registry.make("ConnectFour-v0")[0], 0.01)

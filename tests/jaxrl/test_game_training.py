@@ -89,6 +89,24 @@ def test_game_evaluation_with_several_seeds():
     assert last["eval/elo"] == pytest.approx((last["eval/elo/seed_0"] + last["eval/elo/seed_1"]) / 2)
 
 
+def test_tiny_shogi_self_play_run(tmp_path, cli_env):
+    """The Shogi preset's residual torso, scaled down, trains by self-play from the command line."""
+    run_dir = tmp_path / "shogi"
+    args = ["--env", "Shogi-v0", "--num-envs", "8", "--num-steps", "8", "--num-minibatches", "2",
+            "--update-epochs", "1", "--channels", "8", "--num-blocks", "1", "--hidden-sizes", "32",
+            "--total-timesteps", "128", "--updates-per-epoch", "1", "--eval-every", "0", "--run-dir", run_dir]
+    result = runs.train(args, cli_env, timeout=600)
+    assert result.returncode == 0, runs.describe(result)
+    assert "observation (9, 9, 47), actions Discrete(2187)" in result.stdout
+    records = runs.read_metrics(run_dir)
+    assert [r["update"] for r in records] == [1, 2] and records[-1]["env_steps"] == 128
+    for record in records:
+        assert all(math.isfinite(record[key]) for key in ("policy_loss", "value_loss", "entropy"))
+        assert 0 < record["entropy"] < math.log(2187)  # masked to the legal moves, not all 2187
+        assert record["games"] == record["black_wins"] + record["white_wins"] + record["draws"]
+    assert runs.committed_steps(run_dir / "checkpoints")
+
+
 # -- the preset learns (slow) -------------------------------------------------------------------
 
 
