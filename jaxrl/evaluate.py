@@ -3,7 +3,9 @@
 For a single-agent env it prints the mean return over ``--episodes`` fresh
 episodes (and a puzzle's game score; ``--baselines`` plays uniform random and
 one-step greedy players on the same episodes count); for a two-player game, win/draw/loss rates per seat against random
-play and minimax (``--games``, ``--minimax-depth``). The work is done by
+play, capture-greedy (Shogi) and minimax (``--games``, ``--minimax-depth``), and the record
+of one game of the agent as black against the strongest of them (Shogi: USI moves; ``--record
+FILE`` also writes it to a file). The work is done by
 `jaxrl.run.evaluation`; `load_policy` (re-exported here) gives a jitted
 ``act(obs, key=None)``.
 """
@@ -16,7 +18,8 @@ import jax
 import numpy as np
 
 from jaxrl.config import ConfigError
-from jaxrl.games.opponents import check_minimax
+from jaxrl.games.opponents import check_minimax, fixed_opponents
+from jaxrl.games.record import record_game, record_text
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.evaluation import baseline_episodes, game_rates, has_seed_axis, make_evaluator, seed_state
 from jaxrl.run.policy import load_policy
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="two-player games: depth of the minimax opponent, 0 for none (default 2)")
     parser.add_argument("--seed-index", type=int, default=None,
                         help="a --num-seeds run: evaluate this seed's agent (default: every seed, one after another)")
+    parser.add_argument("--record", default=None, metavar="FILE",
+                        help="two-player games: also write the record of the game shown to FILE")
     parser.add_argument("--baselines", action="store_true",
                         help="puzzles: also play a uniform random and a one-step greedy player, as many episodes")
     args = parser.parse_args(argv)
@@ -104,12 +109,29 @@ def _print_game_rates(args, algo, agent) -> int:
                        greedy=not args.stochastic)
     policy = "sampled" if args.stochastic else "greedy"
     print(f"{algo.config.env}: {policy} policy, {args.games} games per seat (black moves first)")
-    print(f"{'opponent':<12} {'seat':<6} {'win':>6} {'draw':>6} {'loss':>6}")
+    print(f"{'opponent':<15} {'seat':<6} {'win':>6} {'draw':>6} {'loss':>6}")
     for name, table in rates.items():
         for colour in ("black", "white"):
             row = [table[f"{colour}_{label}_rate"] for label in ("win", "draw", "loss")]
-            print(f"{name:<12} {colour:<6} " + " ".join(f"{v:6.3f}" for v in row))
+            print(f"{name:<15} {colour:<6} " + " ".join(f"{v:6.3f}" for v in row))
+    _print_game_record(args, algo, agent)
     return 0
+
+
+def _print_game_record(args, algo, agent) -> None:
+    """One game of the agent as black against the last (strongest) fixed opponent, written down."""
+    env, env_params = algo.eval_env()
+    opponents = fixed_opponents(env, env_params, args.minimax_depth)
+    name, opponent = list(opponents.items())[-1]
+    policy = algo.agent_policy(agent, greedy=not args.stochastic)
+    moves, result = record_game(env, env_params, policy, opponent, jax.random.PRNGKey(args.seed + 7))
+    text = record_text(env, moves)
+    print(f"game record, agent (black) vs {name}: {result} in {len(moves)} moves")
+    print(text)
+    if args.record:
+        with open(args.record, "w") as file:
+            file.write(text + "\n")
+        print(f"written to {args.record}")
 
 
 __all__ = ["load_policy", "main"]

@@ -13,7 +13,10 @@ Triangles-v0 --human`` needs no run directory). Triangles moves are typed as
 Generic over games: moves default to the numbers ``1..num_actions`` (action
 ``n - 1``); an env may provide ``parse_action(text) -> int`` (raising
 ``ValueError`` with a message for text it cannot read) and
-``action_label(action) -> str`` to use its own notation.
+``action_label(action) -> str`` to use its own notation. Notations that need
+the position (Shogi's USI: ``7g7f``, ``P*5e``, ``8h2b+``) come from
+``move_text(state, action)``, ``move_from_text(state, text)`` and, to tell a
+person why a move is refused, ``illegal_reason(state, text) -> str | None``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 import envs
 from jaxrl.config import ConfigError
+from jaxrl.games.record import has_positional_notation, move_label
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.evaluation import seed_state
 from jaxrl.run.rundir import restore_run
@@ -39,27 +43,36 @@ class QuitGame(Exception):
     """The person asked to leave (``q``, end of input)."""
 
 
-def action_label(env: Any, action: int) -> str:
-    """How a move is written: the env's ``action_label`` if it has one, else ``action + 1``."""
-    label = getattr(env, "action_label", None)
-    return label(action) if callable(label) else str(action + 1)
-
-
-def parse_move(text: str, legal: np.ndarray, env: Any = None) -> tuple[int | None, str | None]:
+def parse_move(text: str, legal: np.ndarray, env: Any = None, state: Any = None) -> tuple[int | None, str | None]:
     """``(action, None)`` for a legal move typed as ``text``, else ``(None, message)``.
 
-    ``legal`` is the legal-action mask ``bool[A]``. The env's
-    ``parse_action(text)`` is used when it has one; otherwise a move is a
-    whole number from 1 to A.
+    ``legal`` is the legal-action mask ``bool[A]`` of ``state``. The env's
+    ``move_from_text(state, text)`` or ``parse_action(text)`` is used when it has
+    one; otherwise a move is a whole number from 1 to A.
     """
     text = text.strip()
     num_actions = len(legal)
     legal_actions = np.flatnonzero(legal)
-    labels = [action_label(env, a) for a in legal_actions[:12]]
+    labels = [move_label(env, a, state) for a in legal_actions[:None if has_positional_notation(env, state) else 12]]
+    if has_positional_notation(env, state):  # USI moves read best in order
+        labels = sorted(labels)[:12]
     separator = ", " if any(" " in label for label in labels) else " "  # labels such as "0 3 6"
     legal_labels = separator.join(labels)
     if len(legal_actions) > 12:
         legal_labels += f"{separator}... ({len(legal_actions)} in all)"
+    if has_positional_notation(env, state):
+        explain = getattr(env, "illegal_reason", None)
+        reason = explain(state, text) if callable(explain) else None
+        if reason is None:
+            try:
+                action = int(env.move_from_text(state, text))
+            except ValueError as error:
+                reason = str(error)
+            else:
+                if 0 <= action < num_actions and legal[action]:
+                    return action, None
+                reason = "not a legal move here"
+        return None, f"'{text}' is refused: {reason}; legal moves: {legal_labels}"
     parser = getattr(env, "parse_action", None)
     if callable(parser):
         try:
@@ -74,12 +87,14 @@ def parse_move(text: str, legal: np.ndarray, env: Any = None) -> tuple[int | Non
     if not 0 <= action < num_actions:
         return None, f"{text} is out of range: type a number from 1 to {num_actions} (legal now: {legal_labels})"
     if not legal[action]:
-        return None, f"{action_label(env, action)} is not a legal move here; legal moves: {legal_labels}"
+        return None, f"{move_label(env, action)} is not a legal move here; legal moves: {legal_labels}"
     return action, None
 
 
-def ask_move(legal: np.ndarray, env: Any, read_line: Callable[[str], str], write: Callable[[str], None]) -> int:
-    """Prompts until a legal move is typed; raises `QuitGame` on ``q`` or end of input."""
+def ask_move(
+    legal: np.ndarray, env: Any, read_line: Callable[[str], str], write: Callable[[str], None], state: Any = None
+) -> int:
+    """Prompts until a legal move of ``state`` is typed; raises `QuitGame` on ``q`` or end of input."""
     while True:
         try:
             text = read_line("your move: ")
@@ -87,7 +102,7 @@ def ask_move(legal: np.ndarray, env: Any, read_line: Callable[[str], str], write
             raise QuitGame from None
         if text.strip().lower() in QUIT_WORDS:
             raise QuitGame
-        action, message = parse_move(text, legal, env)
+        action, message = parse_move(text, legal, env, state)
         if message is None:
             return action
         write(message)
@@ -134,10 +149,10 @@ def play_puzzle(
         legal = np.asarray(env.action_mask(state, env_params))
         key, key_act, key_step = jax.random.split(key, 3)
         if agent_act is None:
-            action = ask_move(legal, env, read_line, write)
+            action = ask_move(legal, env, read_line, write, state)
         else:
             action = int(agent_act(obs, legal, key_act, state))
-            write(f"agent plays {action_label(env, action)}")
+            write(f"agent plays {move_label(env, action, state)}")
             if delay > 0:
                 time.sleep(delay)
         obs, state, reward, terminated, truncated, info = step(key_step, state, action, env_params)
@@ -179,10 +194,10 @@ def play_game(
         mover = int(env.current_player(state, env_params))
         key, key_act, key_step = jax.random.split(key, 3)
         if mover == human_seat:
-            action = ask_move(legal, env, read_line, write)
+            action = ask_move(legal, env, read_line, write, state)
         else:
             action = int(agent_act(obs, legal, key_act, state))
-            write(f"agent plays {action_label(env, action)}")
+            write(f"agent plays {move_label(env, action, state)}")
         obs, state, reward, terminated, truncated, _ = step(key_step, state, action, env_params)
         if bool(terminated) or bool(truncated):
             write("")

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+import envs
 from envs.games.connect_four import ConnectFour
 from jaxrl.play import QuitGame, parse_move, play_game
 from tests.helpers import runs
@@ -170,3 +171,46 @@ def test_play_cli_second_seat_and_end_of_input(connect_four_run, cli_env):
 def test_play_cli_refuses_a_missing_run(tmp_path, cli_env):
     result = play_cli(tmp_path / "nothing", [], "", cli_env)
     assert result.returncode == 2 and result.stderr.startswith("error:") and "Traceback" not in result.stderr
+
+
+# -- Shogi: USI moves ---------------------------------------------------------------------------
+
+
+def test_shogi_play_refuses_illegal_usi_moves_with_the_reason():
+    """A person types USI; malformed, impossible and illegal moves are refused with why, then a
+    legal one is played and the agent's reply is written in USI."""
+    env, params = envs.make("Shogi-v0")
+    env = env.unwrapped if hasattr(env, "unwrapped") else env
+    typed = ["7g7e", "7g7f+", "P*5e", "5i5i", "2h2h3", "2b3c", "7g7f"]
+    read_line = scripted(typed)
+    output = []
+
+    def agent(obs, mask, key, state=None):  # gote answers 3c3d
+        return env.usi_to_action(state, "3c3d")
+
+    with pytest.raises(QuitGame):  # the script runs out after sente's second move is asked for
+        play_game(env, params, agent, 0, jax.random.PRNGKey(0), read_line, output.append)
+    text = "\n".join(output)
+    assert "'7g7e' is refused: 7g7e is blocked or leaves your king in check" in text  # a pawn steps one square
+    assert "'7g7f+' is refused: the piece cannot promote on this move" in text
+    assert "'P*5e' is refused: you have no pawn in hand" in text
+    assert "'5i5i' is refused: no piece moves by (0, 0)" in text
+    assert "'2h2h3' is refused: bad USI move" in text
+    assert "'2b3c' is refused: there is no piece of yours on 2b" in text  # gote's bishop
+    assert "legal moves: 1g1f 1i1h 2g2f" in text
+    assert "agent plays 3c3d" in text
+    assert len(read_line.prompts) == len(typed) + 1
+
+
+def test_shogi_illegal_reason_names_own_pieces_forced_promotions_and_check():
+    env = envs.make("Shogi-v0")[0]
+    env = env.unwrapped if hasattr(env, "unwrapped") else env
+    state = env.init_from_sfen("lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1")
+    assert env.illegal_reason(state, "7g7f") is None
+    assert env.illegal_reason(state, "8h7g") == "your own piece is on 7g"
+    # Sente's pawn on 2b must promote on reaching the last rank; the rook on 1h holds rank h.
+    state = env.init_from_sfen("4k4/7P1/9/9/9/9/9/8r/4K4 b - 1")
+    assert env.illegal_reason(state, "2b2a") == "the piece must promote after this move"
+    assert env.illegal_reason(state, "2b2a+") is None
+    assert env.illegal_reason(state, "5i4i") is None
+    assert env.illegal_reason(state, "5i5h") == "5i5h is blocked or leaves your king in check"

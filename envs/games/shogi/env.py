@@ -46,6 +46,7 @@ from envs.games.shogi import moves, rules, sfen
 
 NUM_CHANNELS = 47
 _MAX_IN_HAND = np.array([18, 4, 4, 4, 2, 2, 4], np.float32)
+_HAND_NAMES = ("pawn", "lance", "knight", "silver", "bishop", "rook", "gold")
 
 
 @struct.dataclass
@@ -213,6 +214,15 @@ class Shogi(TwoPlayerGame[ShogiState, ShogiParams]):
             check_history=checks,
         )
 
+    def material(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
+        """``float32[2]``: each seat's material, board and hand (values: `rules.PIECE_VALUES`).
+
+        Opponents that play for material look for this method on a game: a seat's
+        balance ``material[seat] - material[1 - seat]`` is what they maximise.
+        """
+        own_first = rules.material(state.board, state.hand)
+        return jnp.where(state.current_player == 0, own_first, own_first[::-1])
+
     def _truncated(self, state: ShogiState) -> jax.Array:
         return state.truncated
 
@@ -297,6 +307,58 @@ class Shogi(TwoPlayerGame[ShogiState, ShogiParams]):
             if moves.square_to_usi(source) != usi[:2]:
                 raise ValueError(f"USI move {usi!r} is not a move of the piece on {usi[:2]} in this position")
         return action
+
+    # Move notation for people (`jaxrl.play`): USI, which needs the position to name a move.
+    def move_text(self, state: ShogiState, action: int) -> str:
+        return self.action_to_usi(state, action)
+
+    def move_from_text(self, state: ShogiState, text: str) -> int:
+        return self.usi_to_action(state, text.strip())
+
+    def game_record(self, usi_moves: list[str]) -> str:
+        """A game from the start position as the USI command that sets it up (GUIs and engines read it)."""
+        return "position startpos moves " + " ".join(usi_moves)
+
+    def illegal_reason(self, state: ShogiState, usi: str) -> str | None:
+        """Why the USI move ``usi`` cannot be played in ``state`` (None if it can), for a person.
+
+        Malformed text, a square with no piece of the mover's that moves that way, a drop of a
+        piece not in hand or on an occupied square, a capture of one's own piece and a wrong
+        promotion get their own reasons; any other illegal move leaves the king in check, is
+        blocked, or breaks a drop rule, which the reason says.
+        """
+        usi = usi.strip()
+        player = int(state.current_player)
+        board = np.asarray(state.board)
+        if "*" not in usi and len(usi) in (4, 5):
+            try:
+                source = moves.to_absolute(moves.usi_to_square(usi[:2]), player)
+            except ValueError as error:
+                return str(error)
+            if not 0 <= board[source] < rules.OPPONENT:
+                return f"there is no piece of yours on {usi[:2]}"
+        try:
+            action = self.usi_to_action(state, usi)
+        except ValueError as error:
+            return str(error)
+        legal = self.legal_usi_moves(state)
+        if usi in legal:
+            return None
+        _, dest = moves.decode(action)
+        if "*" in usi:
+            piece = moves.HAND_LETTERS.index(usi[0])
+            if int(np.asarray(state.hand)[0, piece]) == 0:
+                return f"you have no {_HAND_NAMES[piece]} in hand"
+            if board[dest] != rules.EMPTY:
+                return f"{usi[2:]} is occupied"
+            return (f"{usi} breaks a drop rule (two unpromoted pawns on a file, a piece that could never move "
+                    f"again, or a pawn drop that mates) or leaves your king in check")
+        if 0 <= board[dest] < rules.OPPONENT:
+            return f"your own piece is on {usi[2:4]}"
+        other = usi[:4] if usi.endswith("+") else usi + "+"
+        if other in legal:
+            return f"the piece {'cannot promote on' if usi.endswith('+') else 'must promote after'} this move"
+        return f"{usi} is blocked or leaves your king in check"
 
     def legal_usi_moves(self, state: ShogiState) -> list[str]:
         if bool(state.terminated):

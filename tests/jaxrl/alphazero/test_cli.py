@@ -79,9 +79,16 @@ def test_cli_resume_of_alphazero_is_bit_exact(resumed_pair):
 
 def test_evaluate_cli_plays_a_game_run_through_the_search(resumed_pair, cli_env):
     root, *_ = resumed_pair
-    result = runs.run_module("jaxrl.evaluate", [root / "straight", "--games", "4", "--minimax-depth", "1"], cli_env)
+    record = root / "game.txt"
+    result = runs.run_module("jaxrl.evaluate", [root / "straight", "--games", "4", "--minimax-depth", "1",
+                                                "--record", record], cli_env)
     assert result.returncode == 0, runs.describe(result)
     assert "minimax1" in result.stdout and "black" in result.stdout
+    # One game written down, as columns 1-7, black's moves first.
+    assert "game record, agent (black) vs minimax1: " in result.stdout
+    moves = record.read_text().split()
+    assert 7 <= len(moves) <= 42 and set(moves) <= set("1234567")
+    assert record.read_text().strip() in result.stdout
 
 
 def test_cli_single_player_evaluation_scores_the_puzzle(tmp_path, cli_env):
