@@ -2,8 +2,9 @@
 
 - ``speed``: self-play + training frames/s of our AlphaZero at the size of pgx's
   AlphaZero example (1024 games, 32 Gumbel simulations, ResNet 128 x 6,
-  training batch 4096, 64 gradient steps per 256 moves), in float32 and
-  bfloat16, and -- with ``--pgx-example DIR`` (the example's ``train.py`` and
+  training batch 4096, 64 gradient steps per 256 moves), in each of
+  `SPEED_VARIANTS` (ReZero or layer norm, bfloat16 or float32, the search's
+  loops as CUDA graphs or driven by the host; ``--variants`` picks), and -- with ``--pgx-example DIR`` (the example's ``train.py`` and
   ``network.py``; pgx, dm-haiku and mctx importable) -- pgx's own example in
   the same process, timed the way its training loop runs (self-play, targets,
   the host-side shuffle, the gradient steps). Compile apart, warm-up first,
