@@ -368,11 +368,20 @@ def run_connect_four(args) -> dict[str, Any]:
         print(f"vs minimax{depth}: alphazero {results[f'alphazero_vs_minimax{depth}']}\n"
               f"                 ppo {results[f'ppo_vs_minimax{depth}']}", flush=True)
         _dump(args, "connect_four", {**out, "results": results})
-    key, sub = jax.random.split(key)
-    # Both players are deterministic: two random opening moves make the games differ.
-    results["alphazero_vs_ppo"] = match(az.agent_policy(az_agent, greedy=True), ppo_algo.agent_policy(ppo_agent),
-                                        sub, games, opening_moves=2)
-    print(f"alphazero vs ppo (2 random opening moves): {results['alphazero_vs_ppo']}", flush=True)
+    from jaxrl import alphazero
+
+    # The search player's strength grows with its simulations at play time; the trained network
+    # is the same, so each count in --vs-ppo-sims is one more match against the same PPO agent.
+    for sims in args.vs_ppo_sims or [az.config.eval_num_simulations]:
+        searcher = az if sims == az.config.eval_num_simulations else alphazero.make(
+            az.config.replace(eval_num_simulations=sims))
+        key, sub = jax.random.split(key)
+        # Both players are deterministic: two random opening moves make the games differ.
+        name = "alphazero_vs_ppo" if sims == az.config.eval_num_simulations else f"alphazero{sims}_vs_ppo"
+        results[name] = match(searcher.agent_policy(az_agent, greedy=True), ppo_algo.agent_policy(ppo_agent),
+                              sub, games, opening_moves=2)
+        print(f"alphazero ({sims} simulations) vs ppo (2 random opening moves): {results[name]}", flush=True)
+        _dump(args, "connect_four", {**out, "results": results})
     curve = []
     for seconds, steps, agent in az_snaps:
         key, sub = jax.random.split(key)
@@ -510,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="", help="speed: comma-separated SPEED_VARIANTS names (default all)")
     parser.add_argument("--preset-speed", action="store_true", help="speed: also time the ConnectFour-v0 preset")
     parser.add_argument("--preset-set", action="append", default=[], help="speed: override a field of the preset run")
+    parser.add_argument("--vs-ppo-sims", type=lambda text: [int(v) for v in text.split(",")], default=[],
+                        help="connect_four: simulations of the search player against PPO, comma-separated "
+                             "(default: the preset's eval_num_simulations)")
     parser.add_argument("--ppo-set", action="append", default=[], help="override a PPO preset field: key=value")
     parser.add_argument("--pgx-set", action="append", default=[], help="speed: override a field of pgx's example")
     args = parser.parse_args(argv)

@@ -129,14 +129,24 @@ class PPOConfig:
 
 # Hyperparameters tuned per environment; fields not named keep PPOConfig's defaults.
 PRESETS: dict[str, dict[str, Any]] = {
+    # Tuned so that the greedy policy solves the env in every one of 16 seeds (`benchmarks.presets`,
+    # one H200, 2026-12-03; mean / min over seeds of the greedy return over 32 episodes per seed, in
+    # two runs of different seeds): CartPole 500 / 500 both; Acrobot -75.6 / -84.8 and -77.4 / -83.8
+    # (at 1M steps one seed in 16 ended below -90 in two runs of three); MountainCar -106.4 / -112.5
+    # and -109.0 / -116.6, MountainCarContinuous 93.1 / 93.0 both (without observation normalisation
+    # the velocity, at most 0.07, is invisible next to the position: 6 of 16 MountainCar seeds
+    # reached -130 and no MountainCarContinuous seed left the valley); Pendulum -173 / -236 and
+    # -161 / -194, but in a third run (GPU reductions are not bitwise repeatable) one seed of 16
+    # ended at -431; normalised observations made Pendulum worse (1 of 16).
     "CartPole-v1": {},
-    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16, num_steps=128, lr=1e-3, ent_coef=0.0),
+    "Acrobot-v1": dict(total_timesteps=2_000_000, num_envs=16, num_steps=128, lr=1e-3, ent_coef=0.0),
     "MountainCar-v0": dict(
-        total_timesteps=2_000_000, num_envs=16, num_steps=256, lr=1e-3, ent_coef=0.01, normalize_rewards=True
+        total_timesteps=2_000_000, num_envs=16, num_steps=256, lr=1e-3, ent_coef=0.01, normalize_rewards=True,
+        normalize_observations=True,
     ),
     "MountainCarContinuous-v0": dict(
         total_timesteps=1_000_000, num_envs=16, num_steps=256, lr=3e-4, ent_coef=0.0,
-        normalize_rewards=True, log_std_init=0.0,
+        normalize_rewards=True, normalize_observations=True, log_std_init=0.0,
     ),
     "Pendulum-v1": dict(
         total_timesteps=1_000_000, num_envs=16, num_steps=128, update_epochs=10, num_minibatches=32,
