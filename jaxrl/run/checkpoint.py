@@ -214,11 +214,12 @@ class Checkpointer:
         runs orbax's save, so the training loop (which donates ``state`` to
         the next epoch) only waits for the copy (with several processes the
         save runs in place: orbax saves are collective). Saves run one at a time, in
-        order; a failed save is raised by the next `save` or by `wait`. ``arrays``: a
+        order: a save first waits for the one before it, so a failed save is raised by the
+        next `save` (or by `wait`). ``arrays``: a
         pytree of arrays saved beside the state (callbacks' own state), see `restore_callback_arrays`.
         """
         start = time.perf_counter()
-        self._raise_failed()
+        self._settle_previous()
         args = self._args(self._snapshot(state), meta, self._snapshot(arrays))
         self._submit(self._manager.save, step, args=args, force=True)
         self.last_save_seconds = time.perf_counter() - start
@@ -226,7 +227,7 @@ class Checkpointer:
 
     def save_best(self, step: int, state: Any, meta: dict, arrays: Any = None) -> None:
         """Like `save`, into ``directory/best`` (one kept)."""
-        self._raise_failed()
+        self._settle_previous()
         self._submit(self._save_best_now, step, self._snapshot(state), meta, self._snapshot(arrays))
 
     @staticmethod
@@ -260,6 +261,17 @@ class Checkpointer:
             options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=True)
             self._best = ocp.CheckpointManager(self.directory / "best", options=options)
         self._best.save(step, args=self._args(state, meta, arrays), force=True)
+
+    def _settle_previous(self) -> None:
+        """Wait for the saves still running, then raise the first that failed.
+
+        At most one save is in flight while training goes on: a failed save
+        stops the run at the next save, not epochs later, and the state's
+        on-device copies do not pile up when saves are slower than epochs.
+        The wait counts in the caller's blocked seconds.
+        """
+        concurrent.futures.wait(self._pending)
+        self._raise_failed()
 
     def _raise_failed(self) -> None:
         done = [future for future in self._pending if future.done()]

@@ -227,7 +227,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_and_leaves_no_tempora
     assert len(errors) == 1, reports
     assert "cannot write a checkpoint in" in errors[0] and "No space left on device" in errors[0]
     assert "the last good checkpoint, update 2, is kept" in errors[0]
-    assert trainer.update < 12, "the run went on to the end after a failed save"
+    assert trainer.update == 6, "the run did not stop at the save after the failed one"
     directory = tmp_path / "run" / "checkpoints"
     assert committed_steps(directory) == [2]
     assert not list(directory.glob("*orbax-checkpoint-tmp*")), "a half-written checkpoint was left behind"
