@@ -500,6 +500,8 @@ def _dump(args, mode: str, data: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.throughput import int_list
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.alphazero", description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("speed", "connect_four", "triangles", "plot"),
                         help="plot: learning curves of the JSON files in --out, to <out>/alphazero_curves.png")
@@ -519,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="", help="speed: comma-separated SPEED_VARIANTS names (default all)")
     parser.add_argument("--preset-speed", action="store_true", help="speed: also time the ConnectFour-v0 preset")
     parser.add_argument("--preset-set", action="append", default=[], help="speed: override a field of the preset run")
-    parser.add_argument("--vs-ppo-sims", type=lambda text: [int(v) for v in text.split(",")], default=[],
+    parser.add_argument("--vs-ppo-sims", type=int_list, default=[],
                         help="connect_four: simulations of the search player against PPO, comma-separated "
                              "(default: the preset's eval_num_simulations)")
     parser.add_argument("--ppo-set", action="append", default=[], help="override a PPO preset field: key=value")
