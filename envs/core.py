@@ -95,6 +95,9 @@ class Environment(Generic[TEnvState, TEnvParams]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, version={self.version})"
 
+    def render_frame(self, state: TEnvState, params: TEnvParams | None = None) -> jax.Array:
+        """One frame of ``state``, ``uint8[H, W, 3]``, drawn in JAX (jit and vmap it over an episode)."""
+        raise NotImplementedError(f"{self.name} has no renderer")
 
 def time_limit(time: jax.Array, max_steps: int | jax.Array) -> jax.Array:
     """Gymnasium's TimeLimit rule: truncated once ``time >= max_steps`` steps were taken."""

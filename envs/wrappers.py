@@ -81,6 +81,9 @@ class Wrapper(Environment):
     def current_player(self, state, params=None):
         return self._env.current_player(self.inner_state(state), params)
 
+    def render_frame(self, state, params=None):
+        return self._env.render_frame(self.inner_state(state), params)
+
     def __getattr__(self, name: str) -> Any:
         # Reach env-specific helpers (e.g. a game's rendering) through wrappers.
         if name.startswith("_"):

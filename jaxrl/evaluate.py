@@ -13,6 +13,7 @@ FILE`` also writes it to a file). The work is done by
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -24,6 +25,7 @@ from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.evaluation import baseline_episodes, game_rates, has_seed_axis, make_evaluator, seed_state
 from jaxrl.run.policy import load_policy
 from jaxrl.run.rundir import restore_run
+from jaxrl.run.video import check_video, play_frames, write_video
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a --num-seeds run: evaluate this seed's agent (default: every seed, one after another)")
     parser.add_argument("--record", default=None, metavar="FILE",
                         help="two-player games: also write the record of the game shown to FILE")
+    parser.add_argument("--video", default=None, metavar="FILE",
+                        help="also write one greedy episode (a game: against the strongest opponent) as FILE, "
+                             ".gif or .mp4 (needs imageio-ffmpeg); envs with a renderer: classic control, ConnectFour-v0")
+    parser.add_argument("--fps", type=float, default=30.0, help="--video frames per second (default 30)")
     parser.add_argument("--baselines", action="store_true",
                         help="puzzles: also play a uniform random and a one-step greedy player, as many episodes")
     args = parser.parse_args(argv)
@@ -50,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--episodes must be positive, got {args.episodes}")
         if args.games <= 0 or args.minimax_depth < 0:
             raise ConfigError(f"--games must be positive and --minimax-depth >= 0, got {args.games}, {args.minimax_depth}")
+        if args.fps <= 0:
+            raise ConfigError(f"--fps must be positive, got {args.fps}")
         algo, state, meta = restore_run(args.run_dir)
+        if args.video is not None:
+            check_video(*algo.eval_env(), args.video)
         if algo.env.num_players > 1:
             try:
                 check_minimax(*algo.eval_env(), args.minimax_depth, 2 * args.games)
@@ -69,10 +79,28 @@ def main(argv: list[str] | None = None) -> int:
     for index in seeds:
         if num_seeds > 1:
             print(f"seed {index} of {num_seeds} (--seed-index {index})")
-        code = _evaluate_agent(args, algo, algo.agent(seed_state(state, index)))
+        agent = algo.agent(seed_state(state, index))
+        code = _evaluate_agent(args, algo, agent)
         if code:
             return code
+        if args.video is not None:
+            path = Path(args.video)
+            if len(seeds) > 1:
+                path = path.with_name(f"{path.stem}-seed{index}{path.suffix}")
+            _write_video(args, algo, agent, str(path))
     return 0
+
+
+def _write_video(args, algo, agent, path: str) -> None:
+    env, env_params = algo.eval_env()
+    opponent_name, opponent = None, None
+    if env.num_players > 1:
+        opponent_name, opponent = list(fixed_opponents(env, env_params, args.minimax_depth).items())[-1]
+    policy = algo.agent_policy(agent, greedy=not args.stochastic)
+    frames, total = play_frames(env, env_params, policy, jax.random.PRNGKey(args.seed + 11), opponent)
+    write_video(frames, path, args.fps)
+    against = f" (agent as black against {opponent_name})" if opponent_name else ""
+    print(f"video: {len(frames) - 1} steps{against}, return {total:.2f}, {len(frames)} frames at {args.fps:g} fps -> {path}")
 
 
 def _evaluate_agent(args, algo, agent) -> int:

@@ -249,6 +249,13 @@ class ConvTorso(nn.Module):
         return MLPTorso(self.hidden_sizes, self.activation, self.narrow_matmuls)(x, batch_ndim)
 
 
+class SmallConvTorso(ConvTorso):
+    """One 3x3 convolution of 16 channels, then the MLP: the network of the MinAtar paper (Young and
+    Tian, 2019), with about a tenth of `ConvTorso`'s arithmetic on a 10x10 board."""
+
+    channels: Sequence[int] = (16,)
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions and a skip connection, ``[N, H, W, C] -> [N, H, W, C]``.
 
@@ -310,7 +317,7 @@ class ResidualTorso(nn.Module):
         return MLPTorso(self.hidden_sizes, self.activation, self.narrow_matmuls)(x, batch_ndim)
 
 
-TORSOS = {"mlp": MLPTorso, "conv": ConvTorso, "resnet": ResidualTorso}
+TORSOS = {"mlp": MLPTorso, "conv": ConvTorso, "small_conv": SmallConvTorso, "resnet": ResidualTorso}
 
 
 class ActorCritic(nn.Module):

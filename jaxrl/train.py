@@ -287,7 +287,7 @@ def _summary(config: TrainConfig, algo, run_dir: Path, start_update: int, mesh) 
         f"devices: {sharding.describe(mesh)} x {kinds}, {cfg.num_envs // mesh.size} envs each; jax {jax.__version__}",
         f"backend {algo.backend.platform}: {choices}",
         f"observation {env.observation_space(algo.env_params).shape}, actions {env.action_space(algo.env_params)}",
-        f"{algo.describe()}; seeds {config.num_seeds}",
+        f"seeds {config.num_seeds}; {algo.describe()}",
         f"updates: {algo.num_updates} ({algo.num_updates * algo.steps_per_update} env steps per seed"
         + (f"; {cfg.total_timesteps - algo.num_updates * algo.steps_per_update} steps of --total-timesteps short of a "
            "whole update are not run" if cfg.total_timesteps % algo.steps_per_update else "")

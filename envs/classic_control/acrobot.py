@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
+from envs import render, spaces
 from envs.core import Environment, time_limit
 
 
@@ -142,3 +142,18 @@ class Acrobot(Environment[EnvState, EnvParams]):
 
     def action_space(self, params: EnvParams) -> spaces.Discrete:
         return spaces.Discrete(3)
+
+    def render_frame(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """Both links hanging from the pivot, and the line the tip must rise above (500 x 500)."""
+        params = self.default_params if params is None else params
+        l1, l2 = params.link_length_1, 1.0  # the second link's length enters only the picture (as in Gymnasium)
+        bound = (l1 + l2) * 1.1
+        canvas = render.Canvas(500, 500, -bound, bound, -bound, bound)
+        elbow = (l1 * jnp.sin(state.theta1), -l1 * jnp.cos(state.theta1))
+        tip = (elbow[0] + l2 * jnp.sin(state.theta1 + state.theta2), elbow[1] - l2 * jnp.cos(state.theta1 + state.theta2))
+        image = canvas.segment(canvas.blank(), (-bound, l1), (bound, l1), 0.01, render.BLACK)
+        image = canvas.segment(image, (0.0, 0.0), elbow, 0.08, render.BLUE)
+        image = canvas.segment(image, elbow, tip, 0.08, render.BLUE)
+        for joint in ((0.0, 0.0), elbow):
+            image = canvas.disk(image, joint, 0.05, render.YELLOW)
+        return canvas.image(image)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
+from envs import render, spaces
 from envs.core import Environment, time_limit
 
 
@@ -99,3 +99,14 @@ class CartPole(Environment[EnvState, EnvParams]):
 
     def action_space(self, params: EnvParams) -> spaces.Discrete:
         return spaces.Discrete(2)
+
+    def render_frame(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """The cart on its track and the pole (Gymnasium's picture: 600 x 400, the track +-1.2 x the bound)."""
+        params = self.default_params if params is None else params
+        span = params.x_threshold * 1.2
+        canvas = render.Canvas(400, 600, -span, span, -1.0, 2.0 * span * 400 / 600 - 1.0)
+        image = canvas.segment(canvas.blank(), (-span, -0.15), (span, -0.15), 0.01, render.BLACK)
+        image = canvas.box(image, (state.x, 0.0), (0.25, 0.15), render.BLACK)
+        tip = (state.x + 2 * params.length * jnp.sin(state.theta), 0.1 + 2 * params.length * jnp.cos(state.theta))
+        image = canvas.segment(image, (state.x, 0.1), tip, 0.05, render.BROWN)
+        return canvas.image(canvas.disk(image, (state.x, 0.1), 0.04, render.BLUE))

@@ -11,6 +11,7 @@ import numpy as np
 from flax import struct
 
 from envs import spaces
+from envs.classic_control.mountain_car import render_valley
 from envs.core import Environment, time_limit
 
 
@@ -78,3 +79,6 @@ class ContinuousMountainCar(Environment[EnvState, EnvParams]):
 
     def action_space(self, params: EnvParams) -> spaces.Box:
         return spaces.Box(params.min_action, params.max_action, (1,), jnp.float32)
+
+    def render_frame(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        return render_valley(state.position, self.default_params if params is None else params)

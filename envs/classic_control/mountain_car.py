@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
+from envs import render, spaces
 from envs.core import Environment, time_limit
 
 
@@ -73,3 +73,21 @@ class MountainCar(Environment[EnvState, EnvParams]):
 
     def action_space(self, params: EnvParams) -> spaces.Discrete:
         return spaces.Discrete(3)
+
+    def render_frame(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        return render_valley(state.position, self.default_params if params is None else params)
+
+
+def render_valley(position: jax.Array, params) -> jax.Array:
+    """The valley ``0.45 sin(3x) + 0.55``, the car at ``position`` on it and the flag at the goal
+    (600 x 400), for both mountain cars."""
+    lo, hi = params.min_position, params.max_position
+    canvas = render.Canvas(400, 600, lo, hi, -0.1, -0.1 + (hi - lo) * 400 / 600)
+    xs = np.linspace(lo, hi, 48)
+    image = canvas.curve(canvas.blank(), xs, 0.45 * np.sin(3 * xs) + 0.55, 0.006, render.BLACK)
+    goal = params.goal_position
+    ground = 0.45 * np.sin(3 * goal) + 0.55
+    image = canvas.segment(image, (goal, ground), (goal, ground + 0.12), 0.004, render.BLACK)
+    image = canvas.box(image, (goal + 0.03, ground + 0.105), (0.03, 0.015), render.YELLOW)
+    height = 0.45 * jnp.sin(3 * position) + 0.55
+    return canvas.image(canvas.disk(image, (position, height + 0.04), 0.04, render.GREY))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
+from envs import render, spaces
 from envs.core import Environment, time_limit
 
 
@@ -81,3 +81,10 @@ class Pendulum(Environment[EnvState, EnvParams]):
 
     def action_space(self, params: EnvParams) -> spaces.Box:
         return spaces.Box(-params.max_torque, params.max_torque, (1,), jnp.float32)
+
+    def render_frame(self, state: EnvState, params: EnvParams | None = None) -> jax.Array:
+        """The rod seen face on, 0 rad pointing up (500 x 500)."""
+        canvas = render.Canvas(500, 500, -2.2, 2.2, -2.2, 2.2)
+        tip = (jnp.sin(state.theta), jnp.cos(state.theta))
+        image = canvas.segment(canvas.blank(), (0.0, 0.0), tip, 0.1, render.RED)
+        return canvas.image(canvas.disk(image, (0.0, 0.0), 0.05, render.BLACK))

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from envs import render as render_lib
 from envs import spaces
 from envs.games.base import TwoPlayerGame
 
@@ -188,6 +189,18 @@ class ConnectFour(TwoPlayerGame[ConnectFourState, ConnectFourParams]):
 
     def action_space(self, params: ConnectFourParams) -> spaces.Discrete:
         return spaces.Discrete(COLS)
+
+    def render_frame(self, state: ConnectFourState, params: ConnectFourParams | None = None) -> jax.Array:
+        """The board as a picture (420 x 360): seat 0's stones red, seat 1's yellow, the holes white."""
+        canvas = render_lib.Canvas(360, 420, 0.0, float(COLS), 0.0, float(ROWS))
+        x, y = canvas.grid()
+        column = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, COLS - 1)
+        row = jnp.clip((ROWS - 1) - jnp.floor(y).astype(jnp.int32), 0, ROWS - 1)  # row 0 at the top
+        colours = jnp.asarray([render_lib.WHITE, render_lib.RED, render_lib.YELLOW], jnp.float32)
+        stone = colours[state.board[row, column] + 1]  # EMPTY (-1) -> white
+        hole = canvas.coverage(jnp.hypot(x - column - 0.5, y - jnp.floor(y) - 0.5) - 0.4)[..., None]
+        image = canvas.blank(render_lib.BLUE) * (1 - hole) + stone * hole
+        return canvas.image(image)
 
     def render(self, state: ConnectFourState) -> str:
         return render(state)

@@ -60,10 +60,13 @@ class PPOConfig:
     """Hidden layer widths of the actor and of the critic (separate networks)."""
     activation: Literal["tanh", "relu"] = "tanh"
     """Hidden activation."""
-    network: Literal["auto", "mlp", "conv", "resnet"] = "auto"
-    """Torso: 'mlp'; 'conv', two 3x3 convolutions (32, 64 channels) then the MLP; 'resnet', a stem
-    convolution and ``num_blocks`` ReZero residual blocks of ``channels`` then the MLP. 'auto' picks
-    conv for board planes (rank-3 observations), else mlp."""
+    network: Literal["auto", "mlp", "conv", "small_conv", "resnet"] = "auto"
+    """Torso: 'mlp'; 'conv', two 3x3 convolutions (32, 64 channels) then the MLP; 'small_conv', one
+    3x3 convolution of 16 channels then the MLP (MinAtar's network); 'resnet', a stem convolution and
+    ``num_blocks`` ReZero residual blocks of ``channels`` then the MLP. 'auto' picks, for board planes
+    (rank-3 observations), conv on accelerators and small_conv on CPUs (where conv trains ~10x
+    slower: 650 against 6.2k env steps/s on MinAtar Breakout, 2 cores); else mlp. A run records the
+    torso it picked in its config."""
     channels: int = 64
     """Channels of the 'resnet' torso's convolutions."""
     num_blocks: int = 2
@@ -136,8 +139,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # and -109.0 / -116.6, MountainCarContinuous 93.1 / 93.0 both (without observation normalisation
     # the velocity, at most 0.07, is invisible next to the position: 6 of 16 MountainCar seeds
     # reached -130 and no MountainCarContinuous seed left the valley); Pendulum -173 / -236 and
-    # -161 / -194, but in a third run (GPU reductions are not bitwise repeatable) one seed of 16
-    # ended at -431; normalised observations made Pendulum worse (1 of 16).
+    # -161 / -194, but at lr 1e-3 one seed in 16-32 ended near -400 in two runs of four (GPU
+    # reductions are not bitwise repeatable); lr 5e-4 gave -152 / -195 over 32 seeds where lr 1e-3
+    # left one at -404 (13 variants side by side); normalised observations made it worse (1 of 16).
     "CartPole-v1": {},
     "Acrobot-v1": dict(total_timesteps=2_000_000, num_envs=16, num_steps=128, lr=1e-3, ent_coef=0.0),
     "MountainCar-v0": dict(
@@ -150,7 +154,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     "Pendulum-v1": dict(
         total_timesteps=1_000_000, num_envs=16, num_steps=128, update_epochs=10, num_minibatches=32,
-        lr=1e-3, gamma=0.95, gae_lambda=0.95, ent_coef=0.0, normalize_rewards=True,
+        lr=5e-4, gamma=0.95, gae_lambda=0.95, ent_coef=0.0, normalize_rewards=True,
         hidden_sizes=(64, 64), anneal_lr=True,
     ),
     # Self-play; tuned to beat random play >= 95% from either seat within 15 minutes on a 2-core CPU

@@ -110,6 +110,13 @@ def build_env(config: PPOConfig, *, training: bool = True) -> tuple[envs.Environ
     return env, params
 
 
+def resolve_torso(network: str, obs_shape: tuple[int, ...], board_torso: str = "conv") -> str:
+    """The torso ``network`` names: 'auto' is ``board_torso`` for board planes (rank-3 observations), else 'mlp'."""
+    if network != "auto":
+        return network
+    return board_torso if len(obs_shape) == 3 else "mlp"
+
+
 def build_network(
     config: PPOConfig, env: envs.Environment, env_params: Any, narrow_matmuls: bool = False,
     conv_as_matmul: bool = False,
@@ -117,9 +124,7 @@ def build_network(
     action_space = env.action_space(env_params)
     continuous = isinstance(action_space, spaces.Box)
     obs_shape = env.observation_space(env_params).shape
-    torso = config.network
-    if torso == "auto":
-        torso = "conv" if len(obs_shape) == 3 else "mlp"
+    torso = resolve_torso(config.network, obs_shape)
     return ActorCritic(
         action_dim=int(action_space.shape[0]) if continuous else int(action_space.n),
         continuous=continuous,
@@ -160,6 +165,11 @@ class PPO:
             is not None
         )
         self.backend = self._resolve_backend()
+        # 'auto' becomes the torso this backend picks, so the config (saved with the run) says what ran.
+        obs_shape = self.env.observation_space(self.env_params).shape
+        torso = resolve_torso(config.network, obs_shape, self.backend.board_torso)
+        self._small_by_default = config.network == "auto" and torso != resolve_torso("auto", obs_shape)
+        self.config = config = config.replace(network=torso)
         # What `update` reports: the common metrics, then games' outcome counts and rates or episode return.
         outcomes = ("games", *seats.OUTCOMES, *seats.OUTCOME_RATES)
         self.metric_names = (
@@ -220,8 +230,12 @@ class PPO:
     def describe(self) -> str:
         """One line on what an update does, for the run's start-up summary."""
         cfg = self.config
-        return (f"batch: {cfg.num_envs} envs x {cfg.num_steps} steps = {cfg.batch_size} per update, "
+        line = (f"batch: {cfg.num_envs} envs x {cfg.num_steps} steps = {cfg.batch_size} per update, "
                 f"{cfg.num_minibatches} minibatches of {cfg.minibatch_size}, {cfg.update_epochs} epochs")
+        if self._small_by_default:
+            line += (f"\nnetwork auto: {cfg.network} (one 16-channel convolution) on this {self.backend.platform}, where "
+                     "the two-convolution torso trains ~10x slower; --network conv to use it anyway")
+        return line
 
     # -- init ----------------------------------------------------------------------
     def init(self, key: jax.Array) -> PPOState:

@@ -111,7 +111,10 @@ def build_trainer(
     if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
         # The process layout belongs to this launch, not to the run: a resume may use another.
-        launch_free = dataclasses.replace(config, coordinator_address=None, num_processes=None, process_id=None)
+        # The algorithm's own config, where choices left to the device ('auto' torsos) are made.
+        launch_free = dataclasses.replace(
+            config.with_algo(config.algo, algo.config), coordinator_address=None, num_processes=None, process_id=None
+        )
         save_config(launch_free, run_dir, backend=algo.backend.to_dict())
         sinks.append(JsonlLogger(run_dir / "metrics.jsonl"))
         if config.tensorboard:

@@ -65,9 +65,16 @@ def test_load_policy_stochastic_samples_with_a_key(finished_base_run):
     assert act(obs[0], jax.random.PRNGKey(2)).shape == ()
 
 
-def test_evaluate_cli(finished_base_run, cli_env):
-    result = runs.run_module("jaxrl.evaluate", [finished_base_run, "--episodes", "4"], cli_env, timeout=120)
+def test_evaluate_cli(finished_base_run, cli_env, tmp_path):
+    video = tmp_path / "episode.gif"
+    result = runs.run_module("jaxrl.evaluate", [finished_base_run, "--episodes", "4", "--video", video, "--fps", "50"],
+                             cli_env, timeout=120)
     assert result.returncode == 0, runs.describe(result)
+    from PIL import Image
+
+    steps = int(re.search(r"video: (\d+) steps, return ([\d.]+), (\d+) frames at 50 fps", result.stdout).group(1))
+    with Image.open(video) as gif:
+        assert gif.n_frames == steps + 1 and gif.size == (600, 400)
     match = RESULT_LINE.search(result.stdout)
     assert match, result.stdout
     mean, _, episodes = float(match.group(1)), float(match.group(2)), int(match.group(3))

@@ -296,7 +296,7 @@ def test_unsupported_networks_give_a_reason(overrides, expected):
 def test_supports_each_unfused_part():
     """Every condition of `fused.supports` alone: the conv torso and board-shaped observations (a
     Connect Four network without its mask), and the MLP CartPole network (supported)."""
-    board = learner.make(CONFIG, env="ConnectFour-v0", num_envs=2, num_steps=8, fused_gradient="off")
+    board = learner.make(CONFIG, env="ConnectFour-v0", num_envs=2, num_steps=8, fused_gradient="off", network="conv")
     board_shape = board.env.observation_space(board.env_params).shape
     assert board.network.torso == "conv" and board.has_mask
     assert fused.supports(board.network, False, board_shape) == "the conv torso"

@@ -144,3 +144,31 @@ def test_alphazero_keeps_its_parameter_names_with_the_shared_block():
                          ("rezero", {"Conv_0", "Conv_1", "branch_scale"})):
         params = AlphaZeroNet(num_actions=7, channels=8, num_blocks=2, norm=norm).init(jax.random.PRNGKey(0), obs)
         assert set(params["params"]["ResidualBlock_1"]) == leaves
+
+
+def test_auto_torso_is_the_small_conv_on_cpus_and_the_run_records_it(tmp_path):
+    """'auto' on board planes: the two-convolution torso on accelerators, one 16-channel convolution on
+    CPUs (the parameter shapes say which ran); the saved config names the torso, so a run trained on
+    one backend restores the same network on another."""
+    from jaxrl import backend, config as jconfig
+    from jaxrl.ppo.learner import resolve_torso
+    from jaxrl.run.build import build_trainer
+
+    assert resolve_torso("auto", (10, 10, 4), backend.resolve(platform="cpu").board_torso) == "small_conv"
+    assert resolve_torso("auto", (10, 10, 4), backend.resolve(platform="gpu").board_torso) == "conv"
+    assert resolve_torso("auto", (4,), "small_conv") == "mlp"
+    assert resolve_torso("resnet", (10, 10, 4), "small_conv") == "resnet"
+
+    base = jconfig.preset_config("ppo", "ConnectFour-v0", eval_every=0, tensorboard=False)
+    train = base.with_algo("ppo", base.algo_config.replace(network="auto", num_envs=2, num_steps=4,
+                                                            num_minibatches=1, total_timesteps=8))
+    trainer = build_trainer(train, run_dir=tmp_path / "run")
+    algo = trainer.algo
+    assert algo.config.network == "small_conv"
+    kernels = [leaf.shape for path, leaf in jax.tree_util.tree_leaves_with_path(algo.init(jax.random.PRNGKey(0)).params)
+               if "Conv" in jax.tree_util.keystr(path) and "kernel" in jax.tree_util.keystr(path)]
+    assert kernels and all(shape == (3, 3, 2, 16) for shape in kernels), kernels
+    assert "small_conv" in algo.describe() and "--network conv" in algo.describe()
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "network: small_conv" in saved
+    trainer.close()

@@ -41,7 +41,7 @@ def test_end_to_end_run_directory(base_run):
     printed = runs.nonempty_lines(result.stdout)
     logged = runs.nonempty_lines((run_dir / "train.log").read_text())
     assert _is_subsequence(printed, logged), "train.log is missing printed lines"
-    for start in ("jaxrl: PPO on CartPole-v1", "devices:", "batch: 4 envs x 32 steps = 128 per update",
+    for start in ("jaxrl: PPO on CartPole-v1", "devices:", "seeds 1; batch: 4 envs x 32 steps = 128 per update",
                   "updates: 32 (4096 env steps", "compiled the epoch function (4 updates per epoch, 8 epochs)",
                   "update 32 | steps 4.1k/4.1k (100%)", "finished in"):
         assert any(line.startswith(start) for line in logged), f"no line starting {start!r} in train.log"
