@@ -19,8 +19,8 @@ import jax
 import numpy as np
 
 from jaxrl.config import ConfigError
-from jaxrl.games.opponents import check_minimax, fixed_opponents
-from jaxrl.games.record import record_game, record_text
+from jaxrl.games.opponents import check_minimax
+from jaxrl.games.record import record_game, record_text, strongest_opponent
 from jaxrl.run.checkpoint import CheckpointError
 from jaxrl.run.evaluation import baseline_episodes, game_rates, has_seed_axis, make_evaluator, seed_state
 from jaxrl.run.policy import load_policy
@@ -95,7 +95,7 @@ def _write_video(args, algo, agent, path: str) -> None:
     env, env_params = algo.eval_env()
     opponent_name, opponent = None, None
     if env.num_players > 1:
-        opponent_name, opponent = list(fixed_opponents(env, env_params, args.minimax_depth).items())[-1]
+        opponent_name, opponent = strongest_opponent(env, env_params, args.minimax_depth)
     policy = algo.agent_policy(agent, greedy=not args.stochastic)
     frames, total = play_frames(env, env_params, policy, jax.random.PRNGKey(args.seed + 11), opponent)
     write_video(frames, path, args.fps)
@@ -149,8 +149,7 @@ def _print_game_rates(args, algo, agent) -> int:
 def _print_game_record(args, algo, agent) -> None:
     """One game of the agent as black against the last (strongest) fixed opponent, written down."""
     env, env_params = algo.eval_env()
-    opponents = fixed_opponents(env, env_params, args.minimax_depth)
-    name, opponent = list(opponents.items())[-1]
+    name, opponent = strongest_opponent(env, env_params, args.minimax_depth)
     policy = algo.agent_policy(agent, greedy=not args.stochastic)
     moves, result = record_game(env, env_params, policy, opponent, jax.random.PRNGKey(args.seed + 7))
     text = record_text(env, moves)

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from jaxrl.config import ConfigError
+from jaxrl.games.record import play_moves
 
 FORMATS = (".gif", ".mp4")
 
@@ -44,23 +45,13 @@ def play_frames(
     """One episode of ``policy(key, state, obs, mask)``: its frames ``uint8[T + 1, H, W, 3]`` (the
     first state to the last) and seat 0's return. In a two-player game ``policy`` plays seat 0 and
     ``opponent(key, state)`` seat 1."""
-    act, step = jax.jit(policy), jax.jit(env.step)
     draw = jax.jit(lambda state: env.render_frame(state, env_params))
-    move = jax.jit(opponent) if opponent is not None else None
-    key, reset_key = jax.random.split(key)
-    obs, state = env.reset(reset_key, env_params)
-    frames, total = [np.asarray(draw(state))], 0.0
-    for _ in range(max_steps):
-        key, act_key, step_key = jax.random.split(key, 3)
-        if move is not None and int(env.current_player(state, env_params)) != 0:
-            action = move(act_key, state)
-        else:
-            action = act(act_key, state, obs, env.action_mask(state, env_params))
-        obs, state, reward, terminated, truncated, _ = step(step_key, state, action, env_params)
+    frames, total = [], 0.0
+    for state, _, next_state, reward, _ in play_moves(env, env_params, policy, key, opponent, max_steps=max_steps):
+        if not frames:
+            frames.append(np.asarray(draw(state)))
         total += float(np.asarray(reward).reshape(-1)[0])
-        frames.append(np.asarray(draw(state)))
-        if bool(terminated) or bool(truncated):
-            break
+        frames.append(np.asarray(draw(next_state)))
     return np.stack(frames), total
 
 
