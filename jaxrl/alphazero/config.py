@@ -56,6 +56,10 @@ class AlphaZeroConfig:
     """MuZero: PUCT exploration constant c2."""
     temperature: float = 1.0
     """MuZero: temperature of the visit counts self-play samples its move from."""
+    opening_moves: int = 0
+    """Self-play plays the first ``opening_moves`` moves of every game uniformly at random among the legal
+    moves (the search still runs there and its policy is still learnt): many openings, where the search's
+    own choices would narrow self-play onto a few lines. Evaluation never does."""
     value_target: Literal["outcome", "monte_carlo", "n_step"] = "outcome"
     """What the value head learns. Two-player games: 'outcome', the result of the game from the mover's
     view. Single-player: 'monte_carlo', the discounted return to the end of the game; or 'n_step', the
@@ -209,6 +213,8 @@ def validate(config: AlphaZeroConfig, num_devices: int = 1) -> None:
         value = getattr(config, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{_flag(key)} must be a positive integer, got {value!r}")
+    if not isinstance(config.opening_moves, int) or isinstance(config.opening_moves, bool) or config.opening_moves < 0:
+        raise ConfigError(f"--opening-moves must be a non-negative integer, got {config.opening_moves!r}")
     if not isinstance(config.min_buffer_size, int) or config.min_buffer_size < 0:
         raise ConfigError(f"--min-buffer-size must be a non-negative integer, got {config.min_buffer_size!r}")
     most_per_move = config.num_envs * (config.pending_length + 1)

@@ -26,6 +26,7 @@ from jaxrl.alphazero.config import AlphaZeroConfig, validate
 from jaxrl.alphazero.network import AlphaZeroNet
 from jaxrl.alphazero.search import Search, masked_logits
 from jaxrl.games.match import Policy
+from jaxrl.games.opponents import uniform_choice
 from jaxrl.sharding import split_over_devices
 
 # What `update` reports, per update (scalars reduced on device); games add `jaxrl.seats`'s outcome
@@ -89,6 +90,13 @@ def bare_state(env: envs.Environment, state: Any) -> Any:
     while isinstance(env, wrappers.Wrapper):
         state, env = env.inner_state(state), env.env
     return state
+
+
+def _moves_played(env: envs.Environment, state: Any) -> jax.Array:
+    """Moves played so far in each running game of a wrapped env's ``state`` (its `EpisodeStatistics`)."""
+    while not isinstance(env, wrappers.EpisodeStatistics):
+        state, env = env.inner_state(state), env.env
+    return state.extra.episode_length
 
 
 def _entropy(probs: jax.Array) -> jax.Array:
@@ -243,10 +251,16 @@ class AlphaZero:
         out = self.search(params, key_search, states, obs, greedy=False)
         seat = jax.vmap(self.game.current_player, in_axes=(0, None))(states, self.env_params)
         pending, oldest, oldest_valid = trajectory.record(pending, obs, out.action_weights, seat, out.root_value)
+        action = out.action
+        if self.config.opening_moves > 0:
+            key_env, key_open = jax.random.split(key_env)
+            legal = jax.vmap(self.game.action_mask, in_axes=(0, None))(states, self.env_params)
+            opening = jax.vmap(uniform_choice)(jax.random.split(key_open, self.config.num_envs), legal)
+            action = jnp.where(_moves_played(self.env, env_state) < self.config.opening_moves, opening, action)
 
         env_keys = split_over_devices(jax.random.split(key_env, self.config.num_envs), axis=0)
         obs, env_state, reward, terminated, truncated, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
-            env_keys, env_state, out.action, self.env_params
+            env_keys, env_state, action, self.env_params
         )
         seat_reward = reward if self.num_players > 1 else reward[:, None]
         discount = self.config.discount if self.num_players == 1 else 1.0

@@ -166,6 +166,28 @@ def test_agent_policy_is_one_game_and_vmaps(connect_four):
     assert int(prior_action) == int(np.argmax(np.where(masks[0], logits, -np.inf)))
 
 
+def test_opening_moves_are_random_then_the_search_plays():
+    """Without root noise the search plays the same move in every game of one position; two random
+    opening moves make the 32 games differ, and the move after them is the search's again."""
+    config = alphazero.AlphaZeroConfig(**{**TINY_CONFIGS["ConnectFour-v0"], "num_envs": 32, "gumbel_scale": 0.0,
+                                          "buffer_capacity": 2048, "total_timesteps": 384, "opening_moves": 2})
+    algo = alphazero.make(config)
+    state = algo.init(jax.random.PRNGKey(1))
+    move = jax.jit(lambda carry, key: algo._move(state.params, carry, key)[0])
+    carry = (state.env_state, state.obs, state.pending, state.buffer)
+    for i in range(2):
+        carry = move(carry, jax.random.PRNGKey(10 + i))
+    before = bare_state(algo.env, carry[0])
+    assert len({row.tobytes() for row in np.asarray(before.board).reshape(32, -1)}) >= 8  # of 49 openings
+    searched = jax.jit(lambda s, o: algo.search(state.params, jax.random.PRNGKey(0), s, o, greedy=False).action)(
+        before, carry[1])
+    expected = jax.jit(jax.vmap(algo.game.step_env, in_axes=(0, 0, 0, None)))(
+        jax.random.split(jax.random.PRNGKey(0), 32), before, searched, algo.env_params)[1].board
+    board = np.asarray(bare_state(algo.env, move(carry, jax.random.PRNGKey(12))[0]).board)
+    np.testing.assert_array_equal(board, np.asarray(expected))
+    assert ((board >= 0).sum(axis=(1, 2)) == 3).all()
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -179,6 +201,7 @@ def test_agent_policy_is_one_game_and_vmaps(connect_four):
         ({"discount": 1.5}, "--discount"),
         ({"value_scale": 10.0}, "--value-scale"),
         ({"env": "ConnectFour"}, "did you mean"),
+        ({"opening_moves": -1}, "--opening-moves"),
     ],
 )
 def test_invalid_configs_are_one_line_errors(overrides, message):
