@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Color = tuple[float, float, float]
 
@@ -23,6 +24,44 @@ BLUE: Color = (0.50, 0.50, 0.80)
 RED: Color = (0.85, 0.20, 0.20)
 YELLOW: Color = (0.95, 0.80, 0.15)
 GREEN: Color = (0.20, 0.65, 0.30)
+
+
+# A 5 x 7 bitmap font for the labels renderers draw (board pieces, counts): '#' is ink.
+FONT_ROWS, FONT_COLS = 7, 5
+_FONT_BITMAPS = {
+    "0": (".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."),
+    "1": ("..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."),
+    "2": (".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"),
+    "3": ("####.", "....#", "....#", ".###.", "....#", "....#", "####."),
+    "4": ("...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."),
+    "5": ("#####", "#....", "####.", "....#", "....#", "#...#", ".###."),
+    "6": (".###.", "#....", "#....", "####.", "#...#", "#...#", ".###."),
+    "7": ("#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."),
+    "8": (".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."),
+    "9": (".###.", "#...#", "#...#", ".####", "....#", "....#", ".###."),
+    "B": ("####.", "#...#", "#...#", "####.", "#...#", "#...#", "####."),
+    "G": (".###.", "#...#", "#....", "#.###", "#...#", "#...#", ".###."),
+    "K": ("#...#", "#..#.", "#.#..", "##...", "#.#..", "#..#.", "#...#"),
+    "L": ("#....", "#....", "#....", "#....", "#....", "#....", "#####"),
+    "N": ("#...#", "##..#", "#.#.#", "#.#.#", "#..##", "#...#", "#...#"),
+    "P": ("####.", "#...#", "#...#", "####.", "#....", "#....", "#...."),
+    "R": ("####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"),
+    "S": (".####", "#....", "#....", ".###.", "....#", "....#", "####."),
+}
+FONT_CHARS = "".join(_FONT_BITMAPS)
+"""The characters of the font, in the order of `font_ink`'s ``char`` index."""
+# numpy, not jnp: importing envs must not start a JAX backend.
+_FONT = np.asarray([[[c == "#" for c in row] for row in _FONT_BITMAPS[ch]] for ch in FONT_CHARS], np.float32)
+
+
+def font_ink(char: jax.Array, x: jax.Array, y: jax.Array, scale: float) -> jax.Array:
+    """Ink (0 or 1) of character index ``char`` (into `FONT_CHARS`; -1 draws nothing) at pixel offsets
+    ``x, y`` from the character's top-left corner (y down), each font dot ``scale`` pixels wide."""
+    col = jnp.floor(x / scale).astype(jnp.int32)
+    row = jnp.floor(y / scale).astype(jnp.int32)
+    inside = (col >= 0) & (col < FONT_COLS) & (row >= 0) & (row < FONT_ROWS) & (char >= 0)
+    ink = jnp.asarray(_FONT)[jnp.clip(char, 0, len(FONT_CHARS) - 1), jnp.clip(row, 0, FONT_ROWS - 1), jnp.clip(col, 0, FONT_COLS - 1)]
+    return jnp.where(inside, ink, 0.0)
 
 
 @dataclass(frozen=True)
@@ -89,4 +128,7 @@ class Canvas:
         return jnp.round(jnp.clip(image, 0.0, 1.0) * 255).astype(jnp.uint8)
 
 
-__all__ = ["BLACK", "BLUE", "BROWN", "Canvas", "GREEN", "GREY", "RED", "WHITE", "YELLOW"]
+__all__ = [
+    "BLACK", "BLUE", "BROWN", "FONT_CHARS", "FONT_COLS", "FONT_ROWS", "GREEN", "GREY", "RED", "WHITE", "YELLOW", "Canvas",
+    "font_ink",
+]

@@ -34,7 +34,7 @@ def check_video(env: Any, env_params: Any, path: str) -> None:
     try:
         jax.eval_shape(lambda s: env.render_frame(s, env_params), state)
     except NotImplementedError:
-        raise ConfigError(f"--video: {env.name} has no renderer (the classic-control envs and ConnectFour-v0 have one; "
+        raise ConfigError(f"--video: {env.name} has no renderer (the classic-control envs, ConnectFour-v0 and Shogi-v0 have one; "
                           "for a game, --record writes its moves)") from None
 
 

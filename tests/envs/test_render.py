@@ -46,6 +46,47 @@ def test_cartpole_cart_is_drawn_where_it_is():
         assert abs(centre - (width / 2 + x * width / (2 * 2.88))) < 6, (side, centre)
 
 
+def test_shogi_frame_shows_pieces_hands_mover_and_check():
+    from envs.games.shogi import picture
+
+    env, params = envs.make("Shogi-v0")
+    draw = jax.jit(env.render_frame)
+    _, start = env.reset(jax.random.PRNGKey(0), params)
+    frame = np.asarray(draw(start)).astype(int)
+    assert frame.shape == (picture.HEIGHT, picture.WIDTH, 3)
+    board = frame[picture.HAND: picture.HAND + 9 * picture.CELL, picture.MARGIN: picture.MARGIN + 9 * picture.CELL]
+    # The start position is its own 180-degree turn with the colours swapped: so is its picture.
+    np.testing.assert_allclose(board[::-1, ::-1], board, atol=1)
+
+    def square(state_frame, file, rank):  # rank 1..9 = a..i; file 9 on the left
+        x = picture.MARGIN + (9 - file) * picture.CELL
+        y = picture.HAND + (rank - 1) * picture.CELL
+        return state_frame[y + 4: y + picture.CELL - 4, x + 4: x + picture.CELL - 4]
+
+    wood = np.round(np.asarray(picture.WOOD) * 255)
+    assert (np.abs(square(frame, 5, 5) - wood).max(-1) <= 1).all()  # an empty square is bare wood
+    assert not (np.abs(square(frame, 7, 7) - wood).max(-1) <= 1).all()  # a pawn's tile
+    # 7g7f: the pawn moves; the dot beside the board moves to gote's end.
+    moved = env.init_from_sfen("lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2")
+    after = np.asarray(draw(moved)).astype(int)
+    assert (np.abs(square(after, 7, 7) - wood).max(-1) <= 1).all()
+    assert not (np.abs(square(after, 7, 6) - wood).max(-1) <= 1).all()
+    dot = lambda f, y: f[y, picture.MARGIN // 2].sum() < 100  # noqa: E731
+    assert dot(frame, picture.HAND + 9 * picture.CELL - 15) and not dot(frame, picture.HAND + 15)
+    assert dot(after, picture.HAND + 15) and not dot(after, picture.HAND + 9 * picture.CELL - 15)
+    # Gote (to move, in check from the rook on 5b) holds 12 pawns: a red king's square and a count of 12.
+    checked = env.init_from_sfen("4k4/4R4/9/9/9/9/9/9/4K4 w 12p 1")
+    assert bool(checked.in_check)
+    image = np.asarray(draw(checked)).astype(int)
+    red = np.round(np.asarray(picture.CHECK) * 255)
+    assert (np.abs(square(image, 5, 1) - red).max(-1) <= 1).mean() > 0.05  # around the tile
+    assert not (np.abs(square(np.asarray(draw(start)).astype(int), 5, 1) - red).max(-1) <= 1).any()
+    top_hand = image[: picture.HAND]
+    assert (top_hand[:, :60].sum(-1) < 100).sum() > 50 and (top_hand[:, 60:].sum(-1) < 100).sum() == 0  # pawns only
+    digits = top_hand[:, 39:60]
+    assert (digits[:, :10].sum(-1) < 100).any() and (digits[:, 11:].sum(-1) < 100).any()  # two digits
+
+
 def test_connect_four_frame_shows_the_stones():
     from envs.games import connect_four
 

@@ -42,7 +42,7 @@ from flax import struct
 
 from envs import spaces
 from envs.games.base import TwoPlayerGame
-from envs.games.shogi import moves, rules, sfen
+from envs.games.shogi import moves, picture, rules, sfen
 
 NUM_CHANNELS = 47
 _MAX_IN_HAND = np.array([18, 4, 4, 4, 2, 2, 4], np.float32)
@@ -285,6 +285,10 @@ class Shogi(TwoPlayerGame[ShogiState, ShogiParams]):
 
     def to_sfen(self, state: ShogiState) -> str:
         return sfen.to_sfen(self.position(state))
+
+    def render_frame(self, state: ShogiState, params: ShogiParams | None = None) -> jax.Array:
+        """The position as a picture (`envs.games.shogi.picture`): sente's side at the bottom."""
+        return picture.draw(state.board, state.hand, state.current_player, state.in_check)
 
     def render(self, state: ShogiState) -> str:
         text = sfen.render(self.position(state))
