@@ -41,7 +41,7 @@ def unknown_env_message(name: str) -> str:
     return (
         f"unknown environment {name!r}: {hint} "
         f"(registered: {', '.join(registered_names())}; "
-        "gymnax envs as 'gymnax:<name>', pgx games as 'pgx:<id>')"
+        "gymnax envs as 'gymnax:<name>', pgx games as 'pgx:<id>', Brax envs as 'brax:<name>')"
     )
 
 
@@ -49,7 +49,7 @@ def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
     """Build a registered environment and its params, with field overrides applied.
 
     ``make("gymnax:<name>")`` wraps a gymnax environment through the adapter, ``make("pgx:<id>")``
-    a pgx game (`envs.adapters.pgx`);
+    a pgx game (`envs.adapters.pgx`), ``make("brax:<name>")`` a Brax env (`envs.adapters.brax`);
     ``make("package.module:ClassName")`` builds a user's own Environment subclass.
     Raises ValueError naming the closest names for an unknown ``name``, and the
     valid fields for an unknown override.
@@ -62,6 +62,10 @@ def make(name: str, **param_overrides: Any) -> tuple[Environment, Any]:
         from envs.adapters.pgx import make_pgx
 
         env, params = make_pgx(name.split(":", 1)[1])
+    elif name.startswith("brax:"):
+        from envs.adapters.brax import make_brax
+
+        env, params = make_brax(name.split(":", 1)[1])
     else:
         if name in _REGISTRY:
             entry_point = _REGISTRY[name]

@@ -23,7 +23,8 @@ class PPOConfig:
     """Proximal Policy Optimisation: rollout, advantages and update."""
 
     env: str = "CartPole-v1"
-    """Registered environment name (see `envs.registered_names()`), 'gymnax:<name>' or 'pgx:<id>'."""
+    """Registered environment name (see `envs.registered_names()`), 'gymnax:<name>', 'pgx:<id>' or
+    'brax:<name>'."""
     total_timesteps: int = 500_000
     """Environment steps to train for, summed over all envs of one seed (rounded down to whole updates)."""
     num_envs: int = 4
@@ -77,6 +78,10 @@ class PPOConfig:
     """Normalise observations with running statistics (NormalizeObservation wrapper)."""
     normalize_rewards: bool = False
     """Scale rewards by the running std of the discounted return (NormalizeReward wrapper)."""
+    reward_scale: float = 1.0
+    """Constant factor on the rewards that advantages and value targets are computed from (Brax's
+    ``reward_scaling``; applied after --normalize-rewards when both are set); reported returns stay
+    unscaled."""
     material_reward: float = 0.0
     """Two-player games that count material (Shogi): add this times the change of the mover's material
     balance to the reward of every move (`envs.wrappers.MaterialReward`; zero-sum, a pawn is 1, a rook
@@ -192,6 +197,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         lr=3e-4, gamma=0.995, gae_lambda=0.95, ent_coef=0.01, hidden_sizes=(256,), activation="relu",
         network="resnet", channels=64, num_blocks=2, material_reward=0.01,
     ),
+    # Brax's published PPO hyperparameters for Ant (the `ppo.train` settings of Brax's training notebook:
+    # 50M steps, episode_length 1000, num_envs 4096, batch_size 2048, num_minibatches 32, unroll_length 5,
+    # num_updates_per_batch 4, discounting 0.97, learning_rate 3e-4, entropy_cost 1e-2, reward_scaling 10,
+    # normalize_observations; its defaults: gae_lambda 0.95, clipping_epsilon 0.3, vf_loss_coefficient 0.5,
+    # constant learning rate, Adam eps 1e-8, no gradient or value clipping). Each Brax update collects
+    # batch_size * num_minibatches / num_envs = 16 unrolls of 5 steps per env: here 4096 envs x 80 steps in
+    # 32 minibatches of 10240 steps, with GAE over the 80 steps (Brax's restarts every 5). What does not map:
+    # Brax's networks (policy 4x32, value 5x256, swish, a tanh-squashed Gaussian); ours are two relu MLPs of
+    # one shape and a Gaussian with a state-independent std, clipped to [-1, 1]. "No clipping" is a norm no
+    # gradient reaches.
+    "brax:ant": {
+        "total_timesteps": 50_000_000, "num_envs": 4096, "num_steps": 80, "num_minibatches": 32,
+        "update_epochs": 4, "gamma": 0.97, "gae_lambda": 0.95, "lr": 3e-4, "anneal_lr": False,
+        "ent_coef": 1e-2, "clip_eps": 0.3, "clip_value_loss": False, "vf_coef": 0.5, "max_grad_norm": 1e9,
+        "adam_eps": 1e-8, "normalize_observations": True, "reward_scale": 10.0,
+        "hidden_sizes": (256, 256, 256, 256), "activation": "relu",
+    },
 }
 
 
@@ -282,6 +304,7 @@ def validate(config: PPOConfig, num_devices: int = 1) -> None:
         "adam_eps": lambda v: v > 0,
         "ent_coef": lambda v: v >= 0,
         "vf_coef": lambda v: v >= 0,
+        "reward_scale": lambda v: v > 0,
     }
     for key, ok in checks.items():
         value = getattr(config, key)

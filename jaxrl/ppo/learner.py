@@ -450,7 +450,7 @@ class PPO:
         values = self.network.apply(params, traj.obs, method=ActorCritic.value)
         next_values = self.network.apply(params, traj.final_obs, method=ActorCritic.value)
         advantages, targets = gae(
-            traj.reward, values, next_values, traj.terminated, traj.truncated,
+            traj.reward * cfg.reward_scale, values, next_values, traj.terminated, traj.truncated,
             cfg.gamma, cfg.gae_lambda, traj.next_sign, method=self.backend.gae_method,
         )
         return Batch(traj.obs, traj.action, traj.log_prob, traj.mask, values, advantages, targets)

@@ -362,3 +362,35 @@ def test_shuffle_auto_falls_back_to_global_when_steps_do_not_divide():
     assert PPOConfig(num_steps=128, num_minibatches=4).per_env_shuffle
     assert not PPOConfig(num_envs=2, num_steps=6, num_minibatches=4).per_env_shuffle
     assert not PPOConfig(shuffle="global").per_env_shuffle
+
+
+# -- reward scale -------------------------------------------------------------------------------
+
+
+def test_reward_scale_scales_what_is_learnt_not_what_is_reported(algo, update, initial_state):
+    scaled = ppo.make(CONFIG.replace(reward_scale=10.0))
+
+    @jax.jit
+    def batches(state):
+        _, traj = algo.rollout(state)
+        by_hand = algo.batch(state.params, traj._replace(reward=traj.reward * 10.0))
+        return scaled.batch(state.params, traj), by_hand, algo.batch(state.params, traj)
+
+    got, by_hand, plain = batches(initial_state)
+    np.testing.assert_allclose(got.advantage, by_hand.advantage, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.target, by_hand.target, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got.target, plain.target)
+    # The same rollout from the same state: the returns reported are the env's, unscaled.
+    _, metrics = jax.jit(scaled.update)(initial_state)
+    _, plain_metrics = update(initial_state)
+    assert int(metrics["episodes"]) > 0
+    np.testing.assert_allclose(metrics["episode_return"], plain_metrics["episode_return"])
+    assert float(metrics["value_loss"]) > 10 * float(plain_metrics["value_loss"])
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_reward_scale_must_be_positive(value):
+    from jaxrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--reward-scale"):
+        ppo.validate(CONFIG.replace(reward_scale=value))
