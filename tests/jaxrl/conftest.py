@@ -1,4 +1,4 @@
-"""Shared fixtures for the host-loop and checkpoint tests: a compile cache and one finished tiny run."""
+"""Shared fixtures for the host-loop and checkpoint tests: the subprocesses' environment and finished tiny runs."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ def fast_compilation():
 
 
 @pytest.fixture(scope="session")
-def cli_env(tmp_path_factory) -> dict[str, str]:
-    """Environment for training subprocesses: CPU, a session-wide JAX compilation cache, W&B off."""
-    return runs.subprocess_env(tmp_path_factory.mktemp("jax-cache"))
+def cli_env(compilation_cache) -> dict[str, str]:
+    """Environment for training subprocesses: CPU, the session's JAX compilation cache, W&B off."""
+    return runs.subprocess_env(compilation_cache)
 
 
 @pytest.fixture(scope="session")

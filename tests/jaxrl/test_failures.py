@@ -380,3 +380,19 @@ def test_sigint_in_a_slow_configuration_is_answered_within_seconds_with_auto_epo
     assert [r["update"] for r in records] == list(range(1, records[-1]["update"] + 1))
     assert runs.committed_steps(run_dir / "checkpoints") == [records[-1]["update"]]
     assert "Traceback" not in stdout + stderr
+
+
+def test_storage_cause_names_the_os_reason_inside_a_long_wrapped_message():
+    from jaxrl.errors import storage_cause
+
+    long_path = "/tmp/" + "x" * 300 + "/state/ocdbt.process_0/d/0123"
+    wrapped = RuntimeError(f"Error writing local file {long_path!r}: [OS error: No space left on device]")
+    assert storage_cause(wrapped) == "No space left on device"
+    try:
+        try:
+            raise OSError(30, "Read-only file system")
+        except OSError as inner:
+            raise ValueError("save failed") from inner
+    except ValueError as outer:
+        assert storage_cause(outer) == "Read-only file system"
+    assert storage_cause(RuntimeError("something else " + "y" * 300)) == ("something else " + "y" * 300)[:160]
