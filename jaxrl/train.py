@@ -182,6 +182,7 @@ def list_envs() -> str:
         lines.append(f"{name:<28} {kind:<16} observation {obs}, actions {env.action_space(params)}")
     lines.append("gymnax:<name>                any gymnax env (pip install gymnax)")
     lines.append("pgx:<id>                     any pgx game of one or two players (pip install -e \".[pgx]\")")
+    lines.append("brax:<name>                  any Brax env: ant, halfcheetah, hopper, ... (pip install -e \".[brax]\")")
     return "\n".join(lines)
 
 
