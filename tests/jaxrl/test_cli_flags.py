@@ -18,6 +18,7 @@ def test_list_envs_names_every_env_and_its_kind(capsys):
     line = {row.split()[0]: row for row in out.splitlines()}
     assert "two-player game" in line["ConnectFour-v0"] and "puzzle" in line["Triangles-v0"]
     assert "single-agent" in line["CartPole-v1"] and "gymnax:<name>" in out
+    assert "pgx:<id>" in out and "brax:<name>" in out
 
 
 @pytest.mark.parametrize(("flag", "ours"), [("--learning-rate", "--lr"), ("--env-id", "--env"),
